@@ -1,0 +1,53 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// parseTOMLTree parses TOML into a generic tree (see decoder). Syntax errors
+// name source and line; a message about the value of a secret key is not
+// shown, since the TOML parser may quote part of the value.
+func parseTOMLTree(data []byte, source string) (map[string]any, error) {
+	var root map[string]any
+	_, err := toml.Decode(string(data), &root)
+	if err == nil {
+		if root == nil {
+			root = map[string]any{}
+		}
+		return root, nil
+	}
+	var pe toml.ParseError
+	if !errors.As(err, &pe) {
+		return nil, &fieldError{source: source, msg: "invalid TOML: " + err.Error()}
+	}
+	msg := pe.Message
+	lastKey := pe.LastKey
+	if i := strings.LastIndexByte(lastKey, '.'); i >= 0 {
+		lastKey = lastKey[i+1:]
+	}
+	if secretKeys[strings.Trim(lastKey, `"'`)] {
+		msg = "syntax error in the value of a secret key (not shown)"
+	}
+	where := fmt.Sprintf("line %d", pe.Position.Line)
+	if pe.LastKey != "" {
+		where += fmt.Sprintf(" (last key %s)", quoteString(pe.LastKey))
+	}
+	return nil, &fieldError{source: source, path: where, msg: "invalid TOML: " + msg}
+}
+
+// secretKeys holds every key, of any provider type, whose value is secret.
+var secretKeys = func() map[string]bool {
+	m := make(map[string]bool)
+	for t := range knownTypes {
+		for _, f := range fieldsOf(t.Elem()) {
+			if f.secret || f.userinfo {
+				m[f.key] = true
+			}
+		}
+	}
+	return m
+}()

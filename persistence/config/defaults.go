@@ -1,0 +1,110 @@
+package config
+
+// The defaults below are the starting point of decoding: a file, an
+// environment loader or ProviderConfigFor starts from them and overrides
+// what it sets. Fields without a sane default (bucket names, endpoints of
+// remote services) are left empty and Validate requires them.
+
+// DefaultMemoryConfig returns MaxEntries 1,000,000 and no disk backup.
+func DefaultMemoryConfig() MemoryConfig {
+	return MemoryConfig{MaxEntries: 1_000_000}
+}
+
+// DefaultDiskBackupConfig returns SyncInterval 300 s and Zstd compression,
+// with an empty (required) Path.
+func DefaultDiskBackupConfig() DiskBackupConfig {
+	return DiskBackupConfig{SyncInterval: 300, Compression: CompressionZstd}
+}
+
+// DefaultS3Config returns region us-east-1, SSL on, 30 s connection timeout,
+// 3 retries and prefix "orbit"; Bucket is empty (required).
+func DefaultS3Config() S3Config {
+	return S3Config{Region: "us-east-1", Prefix: "orbit", EnableSSL: true, ConnectionTimeout: 30, RetryCount: 3}
+}
+
+// DefaultAzureConfig returns prefix "orbit", 30 s connection timeout and 3
+// retries; the container and credentials are empty (required).
+func DefaultAzureConfig() AzureConfig {
+	return AzureConfig{Prefix: "orbit", ConnectionTimeout: 30, RetryCount: 3}
+}
+
+// DefaultGoogleCloudConfig returns prefix "orbit", 30 s connection timeout
+// and 3 retries; BucketName is empty (required).
+func DefaultGoogleCloudConfig() GoogleCloudConfig {
+	return GoogleCloudConfig{Prefix: "orbit", ConnectionTimeout: 30, RetryCount: 3}
+}
+
+// DefaultEtcdConfig returns prefix "orbit", lease TTL 300 s, dial and request
+// timeouts of 5 s; Endpoints is empty (required).
+func DefaultEtcdConfig() EtcdConfig {
+	return EtcdConfig{Prefix: "orbit", LeaseTTL: 300, DialTimeout: 5, RequestTimeout: 5}
+}
+
+// DefaultRedisConfig returns URL redis://127.0.0.1:6379, database 0, pool
+// size 10, 3 retries and prefix "orbit".
+func DefaultRedisConfig() RedisConfig {
+	return RedisConfig{URL: "redis://127.0.0.1:6379", Prefix: "orbit", PoolSize: 10, RetryCount: 3}
+}
+
+// DefaultKubernetesConfig returns namespace "orbit", ConfigMap "orbit-data"
+// and Secret "orbit-secrets", out of cluster (default kubeconfig lookup).
+func DefaultKubernetesConfig() KubernetesConfig {
+	return KubernetesConfig{Namespace: "orbit", ConfigMapName: "orbit-data", SecretName: "orbit-secrets"}
+}
+
+// DefaultMinIOConfig returns region us-east-1, Secure false and prefix
+// "orbit"; Endpoint and BucketName are empty (required).
+func DefaultMinIOConfig() MinIOConfig {
+	return MinIOConfig{Region: "us-east-1", Prefix: "orbit"}
+}
+
+// DefaultFlashConfig returns I/O depth 32, block size 4096, a 64 MiB cache
+// and Lz4 compression; DataDir (or Paths) is empty (required).
+func DefaultFlashConfig() FlashConfig {
+	return FlashConfig{IODepth: 32, BlockSize: 4096, CacheSize: 64 << 20, Compression: CompressionLz4}
+}
+
+// DefaultCompositeConfig returns sync interval 60 s, health check interval
+// 30 s and failover threshold 3; Primary and Backup are nil (required).
+func DefaultCompositeConfig() CompositeConfig {
+	return CompositeConfig{SyncInterval: 60, HealthCheckInterval: 30, FailoverThreshold: 3}
+}
+
+// ProviderConfigFor returns a fresh pointer to the default configuration of
+// type t (e.g. *S3Config holding DefaultS3Config()). An unknown type is an
+// error wrapping driver.ErrInvalidArgument that lists the ten known types.
+func ProviderConfigFor(t ProviderType) (ProviderConfig, error) {
+	switch t {
+	case TypeMemory:
+		c := DefaultMemoryConfig()
+		return &c, nil
+	case TypeS3:
+		c := DefaultS3Config()
+		return &c, nil
+	case TypeAzure:
+		c := DefaultAzureConfig()
+		return &c, nil
+	case TypeGoogleCloud:
+		c := DefaultGoogleCloudConfig()
+		return &c, nil
+	case TypeEtcd:
+		c := DefaultEtcdConfig()
+		return &c, nil
+	case TypeRedis:
+		c := DefaultRedisConfig()
+		return &c, nil
+	case TypeKubernetes:
+		c := DefaultKubernetesConfig()
+		return &c, nil
+	case TypeMinIO:
+		c := DefaultMinIOConfig()
+		return &c, nil
+	case TypeFlash:
+		c := DefaultFlashConfig()
+		return &c, nil
+	case TypeComposite:
+		c := DefaultCompositeConfig()
+		return &c, nil
+	}
+	return nil, &fieldError{msg: unknownTypeMsg(string(t))}
+}

@@ -1,0 +1,300 @@
+// Package config defines the typed configuration of Orbit's ten persistence
+// providers and loads it from TOML, JSON, environment variables or a Builder.
+//
+// A configuration file has the shape of the product specification:
+//
+//	[defaults]
+//	addressable = "s3"
+//	cluster = "etcd"
+//
+//	[providers.s3]
+//	type = "S3"
+//	bucket = "orbit-data"
+//
+// Decoding is strict: every provider starts from its DefaultXxxConfig value,
+// the file overrides the keys it sets, and an unknown key, a value of the
+// wrong type, a missing or unknown "type" is an error naming the file, the
+// provider and the key. Decoding (Load, Parse) does not run the semantic
+// checks; the intended sequence is
+//
+//	cfg, err := config.Load(path)      // strict decoding
+//	err = cfg.ApplyEnv(os.Environ())   // optional ORBIT_PROVIDER_* overrides
+//	err = cfg.Validate()               // semantic checks, before use
+//
+// Builder.Build validates on its own.
+//
+// Every error returned by this package for bad input wraps
+// driver.ErrInvalidArgument, and no error, String, Format or JSON rendering
+// ever contains the value of a secret field (a field tagged secret:"true", or
+// the password of the Redis URL).
+package config
+
+// ProviderType names a kind of storage provider; it is the value of the
+// "type" key of a provider table.
+type ProviderType string
+
+// The ten provider types, spelled as in configuration files.
+const (
+	TypeMemory      ProviderType = "Memory"
+	TypeS3          ProviderType = "S3"
+	TypeAzure       ProviderType = "Azure"
+	TypeGoogleCloud ProviderType = "GoogleCloud"
+	TypeEtcd        ProviderType = "Etcd"
+	TypeRedis       ProviderType = "Redis"
+	TypeKubernetes  ProviderType = "Kubernetes"
+	TypeMinIO       ProviderType = "MinIO"
+	TypeFlash       ProviderType = "Flash"
+	TypeComposite   ProviderType = "Composite"
+)
+
+// AllTypes lists the ten provider types in the order of the specification.
+// Callers must not modify it.
+var AllTypes = []ProviderType{
+	TypeMemory, TypeS3, TypeAzure, TypeGoogleCloud, TypeEtcd,
+	TypeRedis, TypeKubernetes, TypeMinIO, TypeFlash, TypeComposite,
+}
+
+// ProviderConfig is the configuration of one provider. It is implemented by
+// the ten *XxxConfig types of this package (pointer receivers); the rest of
+// the package (decoding, environment, redaction, rendering, Config.Validate)
+// only supports those ten types.
+type ProviderConfig interface {
+	// ProviderType reports the provider type; it is safe on a nil pointer.
+	ProviderType() ProviderType
+	// Validate checks the configuration on its own. Each problem is an
+	// error wrapping driver.ErrInvalidArgument whose text starts with the
+	// key it concerns, e.g. `bucket: must not be empty`; several problems
+	// are joined with errors.Join. The caller adds file and provider name.
+	Validate() error
+}
+
+// Compression is a compression algorithm for backups and flash storage.
+// Decoding accepts the exact spellings below and their lower-case forms and
+// stores the spellings below.
+type Compression string
+
+// The four compression algorithms.
+const (
+	CompressionNone Compression = "None"
+	CompressionGzip Compression = "Gzip"
+	CompressionLz4  Compression = "Lz4"
+	CompressionZstd Compression = "Zstd"
+)
+
+// RedactedValue replaces the value of a secret in redacted copies and in
+// every rendering of a configuration.
+const RedactedValue = "REDACTED"
+
+// MemoryConfig configures the in-memory provider.
+type MemoryConfig struct {
+	// MaxEntries bounds the number of stored entries; 0 means unlimited.
+	MaxEntries int `toml:"max_entries" json:"max_entries"`
+	// DiskBackup enables periodic backup to a file when non-nil.
+	DiskBackup *DiskBackupConfig `toml:"disk_backup" json:"disk_backup"`
+}
+
+// DiskBackupConfig configures the memory provider's disk backup. A
+// disk_backup table in a file starts from DefaultDiskBackupConfig.
+type DiskBackupConfig struct {
+	// Path of the backup file; required.
+	Path string `toml:"path" json:"path"`
+	// SyncInterval between backups, in seconds; at least 1.
+	SyncInterval int `toml:"sync_interval" json:"sync_interval"`
+	// Compression of the backup file.
+	Compression Compression `toml:"compression" json:"compression"`
+}
+
+// S3Config configures the S3-compatible object storage provider. Timeouts are
+// in seconds.
+type S3Config struct {
+	// Endpoint is a URL (http/https) or host[:port]; empty means AWS.
+	Endpoint string `toml:"endpoint" json:"endpoint"`
+	Region   string `toml:"region" json:"region"`
+	// Bucket is required.
+	Bucket string `toml:"bucket" json:"bucket"`
+	// AccessKeyID and SecretAccessKey are set together, or both left empty
+	// to use the ambient credentials (IAM role, shared config).
+	AccessKeyID     string `toml:"access_key_id" json:"access_key_id"`
+	SecretAccessKey string `toml:"secret_access_key" json:"secret_access_key" secret:"true"`
+	// Prefix is prepended to every object key.
+	Prefix string `toml:"prefix" json:"prefix"`
+	// EnableSSL selects https; it must agree with an explicit endpoint scheme.
+	EnableSSL         bool `toml:"enable_ssl" json:"enable_ssl"`
+	ConnectionTimeout int  `toml:"connection_timeout" json:"connection_timeout"`
+	RetryCount        int  `toml:"retry_count" json:"retry_count"`
+}
+
+// AzureConfig configures the Azure Blob Storage provider. Authentication is
+// either ConnectionString alone, or AccountName with AccountKey, SASToken or
+// neither (DefaultAzureCredential).
+type AzureConfig struct {
+	AccountName       string `toml:"account_name" json:"account_name"`
+	AccountKey        string `toml:"account_key" json:"account_key" secret:"true"`
+	ContainerName     string `toml:"container_name" json:"container_name"`
+	Prefix            string `toml:"prefix" json:"prefix"`
+	ConnectionTimeout int    `toml:"connection_timeout" json:"connection_timeout"`
+	RetryCount        int    `toml:"retry_count" json:"retry_count"`
+	// Endpoint overrides the service URL (e.g. Azurite); http or https.
+	Endpoint         string `toml:"endpoint" json:"endpoint"`
+	ConnectionString string `toml:"connection_string" json:"connection_string" secret:"true"`
+	SASToken         string `toml:"sas_token" json:"sas_token" secret:"true"`
+}
+
+// GoogleCloudConfig configures the Google Cloud Storage provider. An empty
+// CredentialsPath means Application Default Credentials.
+type GoogleCloudConfig struct {
+	ProjectID         string `toml:"project_id" json:"project_id"`
+	BucketName        string `toml:"bucket_name" json:"bucket_name"`
+	CredentialsPath   string `toml:"credentials_path" json:"credentials_path"`
+	Prefix            string `toml:"prefix" json:"prefix"`
+	ConnectionTimeout int    `toml:"connection_timeout" json:"connection_timeout"`
+	RetryCount        int    `toml:"retry_count" json:"retry_count"`
+	// Endpoint overrides the service URL (e.g. an emulator); http or https.
+	Endpoint string `toml:"endpoint" json:"endpoint"`
+}
+
+// EtcdConfig configures the etcd provider. LeaseTTL and timeouts are in
+// seconds; CACert, ClientCert and ClientKey are file paths.
+type EtcdConfig struct {
+	// Endpoints are http(s) URLs or host:port pairs; at least one.
+	Endpoints      []string `toml:"endpoints" json:"endpoints"`
+	Prefix         string   `toml:"prefix" json:"prefix"`
+	LeaseTTL       int      `toml:"lease_ttl" json:"lease_ttl"`
+	Username       string   `toml:"username" json:"username"`
+	Password       string   `toml:"password" json:"password" secret:"true"`
+	CACert         string   `toml:"ca_cert" json:"ca_cert"`
+	ClientCert     string   `toml:"client_cert" json:"client_cert"`
+	ClientKey      string   `toml:"client_key" json:"client_key"`
+	DialTimeout    int      `toml:"dial_timeout" json:"dial_timeout"`
+	RequestTimeout int      `toml:"request_timeout" json:"request_timeout"`
+}
+
+// RedisConfig configures the Redis provider. URL may carry a password in its
+// userinfo; that password is redacted like a secret field.
+type RedisConfig struct {
+	// URL has scheme redis, rediss or unix.
+	URL         string `toml:"url" json:"url" secret:"userinfo"`
+	ClusterMode bool   `toml:"cluster_mode" json:"cluster_mode"`
+	// Database is 0..15, and must be 0 in cluster mode.
+	Database   int    `toml:"database" json:"database"`
+	Username   string `toml:"username" json:"username"`
+	Password   string `toml:"password" json:"password" secret:"true"`
+	Prefix     string `toml:"prefix" json:"prefix"`
+	PoolSize   int    `toml:"pool_size" json:"pool_size"`
+	RetryCount int    `toml:"retry_count" json:"retry_count"`
+}
+
+// KubernetesConfig configures the Kubernetes (ConfigMap/Secret) provider.
+// With InCluster false, Kubeconfig (or the client's default lookup when
+// empty) locates the cluster.
+type KubernetesConfig struct {
+	Namespace     string `toml:"namespace" json:"namespace"`
+	ConfigMapName string `toml:"config_map_name" json:"config_map_name"`
+	SecretName    string `toml:"secret_name" json:"secret_name"`
+	InCluster     bool   `toml:"in_cluster" json:"in_cluster"`
+	Kubeconfig    string `toml:"kubeconfig" json:"kubeconfig"`
+}
+
+// MinIOConfig configures the MinIO provider. Endpoint is host[:port] or a URL
+// whose scheme agrees with Secure.
+type MinIOConfig struct {
+	Endpoint   string `toml:"endpoint" json:"endpoint"`
+	AccessKey  string `toml:"access_key" json:"access_key"`
+	SecretKey  string `toml:"secret_key" json:"secret_key" secret:"true"`
+	BucketName string `toml:"bucket_name" json:"bucket_name"`
+	Region     string `toml:"region" json:"region"`
+	Secure     bool   `toml:"secure" json:"secure"`
+	Prefix     string `toml:"prefix" json:"prefix"`
+}
+
+// FlashConfig configures the flash-optimised local storage provider.
+// BlockSize and CacheSize are in bytes.
+type FlashConfig struct {
+	DataDir            string      `toml:"data_dir" json:"data_dir"`
+	EnableMultipathing bool        `toml:"enable_multipathing" json:"enable_multipathing"`
+	IODepth            int         `toml:"io_depth" json:"io_depth"`
+	BlockSize          int         `toml:"block_size" json:"block_size"`
+	CacheSize          int64       `toml:"cache_size" json:"cache_size"`
+	Compression        Compression `toml:"compression" json:"compression"`
+	Paths              []string    `toml:"paths" json:"paths"`
+}
+
+// CompositeConfig configures a primary provider with a failover backup.
+// Intervals are in seconds. Primary and Backup are tables with their own
+// "type" ([providers.NAME.primary]); neither may be a composite.
+type CompositeConfig struct {
+	SyncInterval        int            `toml:"sync_interval" json:"sync_interval"`
+	HealthCheckInterval int            `toml:"health_check_interval" json:"health_check_interval"`
+	FailoverThreshold   int            `toml:"failover_threshold" json:"failover_threshold"`
+	Primary             ProviderConfig `toml:"primary" json:"primary"`
+	Backup              ProviderConfig `toml:"backup" json:"backup"`
+}
+
+// ProviderType returns TypeMemory.
+func (*MemoryConfig) ProviderType() ProviderType { return TypeMemory }
+
+// ProviderType returns TypeS3.
+func (*S3Config) ProviderType() ProviderType { return TypeS3 }
+
+// ProviderType returns TypeAzure.
+func (*AzureConfig) ProviderType() ProviderType { return TypeAzure }
+
+// ProviderType returns TypeGoogleCloud.
+func (*GoogleCloudConfig) ProviderType() ProviderType { return TypeGoogleCloud }
+
+// ProviderType returns TypeEtcd.
+func (*EtcdConfig) ProviderType() ProviderType { return TypeEtcd }
+
+// ProviderType returns TypeRedis.
+func (*RedisConfig) ProviderType() ProviderType { return TypeRedis }
+
+// ProviderType returns TypeKubernetes.
+func (*KubernetesConfig) ProviderType() ProviderType { return TypeKubernetes }
+
+// ProviderType returns TypeMinIO.
+func (*MinIOConfig) ProviderType() ProviderType { return TypeMinIO }
+
+// ProviderType returns TypeFlash.
+func (*FlashConfig) ProviderType() ProviderType { return TypeFlash }
+
+// ProviderType returns TypeComposite.
+func (*CompositeConfig) ProviderType() ProviderType { return TypeComposite }
+
+// Defaults names the providers used by default for each directory.
+type Defaults struct {
+	// Addressable is the provider name for the addressable directory.
+	Addressable string `toml:"addressable" json:"addressable"`
+	// Cluster is the provider name for the cluster node directory.
+	Cluster string `toml:"cluster" json:"cluster"`
+}
+
+// Config is a complete persistence configuration. Its String, Format and
+// MarshalJSON methods render it redacted.
+type Config struct {
+	Defaults Defaults
+	// Providers maps provider names ([a-zA-Z0-9_-]+) to their configuration.
+	Providers map[string]ProviderConfig
+	// Source is the file the configuration was loaded from ("" if built in
+	// code); errors name it.
+	Source string
+}
+
+// Format is a configuration file format.
+type Format int
+
+// The supported formats.
+const (
+	FormatTOML Format = iota + 1
+	FormatJSON
+)
+
+// String returns "TOML", "JSON" or "Format(n)".
+func (f Format) String() string {
+	switch f {
+	case FormatTOML:
+		return "TOML"
+	case FormatJSON:
+		return "JSON"
+	}
+	return "Format(" + itoa(int64(f)) + ")"
+}

@@ -1,0 +1,147 @@
+package persistence
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// Storage key layout (identical on every backend; backends may prepend their
+// own configured prefix):
+//
+//	a/<ns>/<type>/<key>            the lease record of one addressable
+//	n/<ns>/<node>                  the record of one cluster node
+//	x/<nodens>/<node>/<lease key>  per-node index entry: "node may hold lease key"
+//
+// Each <part> is percent-escaped ('%' and '/' only), so '/' always separates
+// parts. <key> is "n" (none), "s<text>", "i<int32>" or "l<int64>": the kind is
+// part of the key, so the string "42" and the number 42 are different records.
+const (
+	leasePrefix = "a/"
+	nodePrefix  = "n/"
+	indexPrefix = "x/"
+)
+
+// escape percent-escapes '%' and '/'.
+func escape(s string) string {
+	if !strings.ContainsAny(s, "%/") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '%':
+			b.WriteString("%25")
+		case '/':
+			b.WriteString("%2F")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+var errBadEscape = errors.New("bad percent escape")
+
+// unescape reverses escape.
+func unescape(s string) (string, error) {
+	if !strings.Contains(s, "%") {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", errBadEscape
+		}
+		switch s[i+1 : i+3] {
+		case "25":
+			b.WriteByte('%')
+		case "2F", "2f":
+			b.WriteByte('/')
+		default:
+			return "", errBadEscape
+		}
+		i += 2
+	}
+	return b.String(), nil
+}
+
+// appendKeyPart appends the escaped typed key.
+func appendTypedKey(b []byte, k AddressableKey) []byte {
+	switch k.kind {
+	case KeyString:
+		b = append(b, 's')
+		return appendEscaped(b, k.s)
+	case KeyInt32:
+		b = append(b, 'i')
+		return strconv.AppendInt(b, k.n, 10)
+	case KeyInt64:
+		b = append(b, 'l')
+		return strconv.AppendInt(b, k.n, 10)
+	default:
+		return append(b, 'n')
+	}
+}
+
+func appendEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '%':
+			b = append(b, "%25"...)
+		case '/':
+			b = append(b, "%2F"...)
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
+// leaseKey is the storage key of ref's lease record.
+func leaseKey(ref AddressableReference) string {
+	b := make([]byte, 0, 4+len(ref.Namespace)+len(ref.Type)+len(ref.Key.s)+20)
+	b = append(b, leasePrefix...)
+	b = appendEscaped(b, ref.Namespace)
+	b = append(b, '/')
+	b = appendEscaped(b, ref.Type)
+	b = append(b, '/')
+	b = appendTypedKey(b, ref.Key)
+	return string(b)
+}
+
+// leaseNamespacePrefix is the prefix of every lease record of namespace ns
+// ("" = every namespace).
+func leaseNamespacePrefix(ns string) string {
+	if ns == "" {
+		return leasePrefix
+	}
+	return leasePrefix + escape(ns) + "/"
+}
+
+func nodeKey(id NodeID) string {
+	return nodePrefix + escape(id.Namespace) + "/" + escape(id.Key)
+}
+
+func nodeNamespacePrefix(ns string) string {
+	if ns == "" {
+		return nodePrefix
+	}
+	return nodePrefix + escape(ns) + "/"
+}
+
+// nodeIndexPrefix is the prefix of every index entry of node id.
+func nodeIndexPrefix(id NodeID) string {
+	return indexPrefix + escape(id.Namespace) + "/" + escape(id.Key) + "/"
+}
+
+func indexKey(id NodeID, leaseKey string) string { return nodeIndexPrefix(id) + leaseKey }
+
+// IndexKeyPrefix is the prefix of the per-node index entries. Drivers that
+// limit their number of entries (the memory provider's max_entries) do not
+// count these, so that a limit counts leases and nodes.
+const IndexKeyPrefix = indexPrefix

@@ -1,0 +1,111 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/orbit-go/orbit/persistence/driver"
+)
+
+// MaxTxnOps is the most operations one transaction accepts.
+const MaxTxnOps = 1024
+
+func (s *Store) MaxTxnOps() int { return MaxTxnOps }
+
+// Txn applies ops atomically: it locks every shard involved (in shard order,
+// so concurrent transactions cannot deadlock), checks every condition, and
+// only then applies every write.
+func (s *Store) Txn(ctx context.Context, ops []driver.Op) ([]driver.Version, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if len(ops) > MaxTxnOps {
+		return nil, fmt.Errorf("memory store: transaction of %d operations exceeds %d: %w", len(ops), MaxTxnOps, driver.ErrInvalidArgument)
+	}
+	seen := make(map[string]bool, len(ops))
+	idx := make([]int, 0, len(ops))
+	for _, op := range ops {
+		if seen[op.Key] {
+			return nil, fmt.Errorf("memory store: key %q appears twice in one transaction: %w", op.Key, driver.ErrInvalidArgument)
+		}
+		seen[op.Key] = true
+		if op.Kind != driver.OpPut && op.Kind != driver.OpDelete && op.Kind != driver.OpCheck {
+			return nil, fmt.Errorf("memory store: unknown op kind %d for key %q: %w", op.Kind, op.Key, driver.ErrInvalidArgument)
+		}
+		i := s.shardIndex(op.Key)
+		idx = append(idx, i)
+	}
+	locks := append([]int(nil), idx...)
+	sort.Ints(locks)
+	locks = dedupe(locks)
+	for _, i := range locks {
+		s.shards[i].mu.Lock()
+	}
+	defer func() {
+		for _, i := range locks {
+			s.shards[i].mu.Unlock()
+		}
+	}()
+	newCounted := 0
+	for n, op := range ops {
+		cur, exists := s.shards[idx[n]].m[op.Key]
+		if err := check(op.Key, cur, exists, op.Cond); err != nil {
+			return nil, err
+		}
+		if op.Kind == driver.OpPut && !exists && s.counts(op.Key) {
+			newCounted++
+		}
+		if op.Kind == driver.OpDelete && exists && s.counts(op.Key) {
+			newCounted--
+		}
+	}
+	if s.opts.MaxEntries > 0 && newCounted > 0 {
+		if n := s.counted.Add(int64(newCounted)); n > int64(s.opts.MaxEntries) {
+			s.counted.Add(-int64(newCounted))
+			return nil, fmt.Errorf("memory store holds max_entries=%d entries: %w", s.opts.MaxEntries, driver.ErrCapacity)
+		}
+		newCounted = 0 // already accounted
+	}
+	versions := make([]driver.Version, len(ops))
+	for n, op := range ops {
+		sh := &s.shards[idx[n]]
+		cur, exists := sh.m[op.Key]
+		switch op.Kind {
+		case driver.OpPut:
+			v := s.version.Add(1)
+			sh.m[op.Key] = item{value: op.Value, version: v}
+			if !exists {
+				s.treeMu.Lock()
+				s.tree.Set(op.Key)
+				s.treeMu.Unlock()
+			}
+			versions[n] = driver.NumVersion(v)
+			s.watch.publish(driver.Event{Kind: driver.EventPut, Entry: driver.Entry{Key: op.Key, Value: op.Value, Version: versions[n]}})
+		case driver.OpDelete:
+			if exists {
+				delete(sh.m, op.Key)
+				s.treeMu.Lock()
+				s.tree.Delete(op.Key)
+				s.treeMu.Unlock()
+				s.watch.publish(driver.Event{Kind: driver.EventDelete, Entry: driver.Entry{Key: op.Key, Version: driver.NumVersion(cur.version)}})
+			}
+		case driver.OpCheck:
+			versions[n] = driver.NumVersion(cur.version)
+		}
+	}
+	if s.opts.MaxEntries > 0 && newCounted < 0 {
+		s.counted.Add(int64(newCounted)) // deletions free capacity
+	}
+	return versions, nil
+}
+
+func dedupe(a []int) []int {
+	out := a[:0]
+	for i, v := range a {
+		if i == 0 || v != a[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,171 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/orbit-go/orbit/persistence/driver"
+)
+
+// nodes implements ClusterNodeDirectory over a driver.Store.
+type nodes struct {
+	kv  *kv
+	opt *options
+}
+
+var _ ClusterNodeDirectory = (*nodes)(nil)
+
+func (d *nodes) read(ctx context.Context, id NodeID) (NodeInfo, driver.Version, bool, error) {
+	key := nodeKey(id)
+	e, err := d.kv.store.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return NodeInfo{}, driver.Version{}, false, nil
+	}
+	if err != nil {
+		return NodeInfo{}, driver.Version{}, false, fmt.Errorf("read node %s: %w", id, err)
+	}
+	n, err := decodeNode(e.Value)
+	if err != nil {
+		return NodeInfo{}, driver.Version{}, false, fmt.Errorf("decode node %q: %w", key, err)
+	}
+	return n, e.Version, true, nil
+}
+
+func (d *nodes) Store(ctx context.Context, node NodeInfo) error {
+	if err := node.Validate(); err != nil {
+		return err
+	}
+	if _, err := d.kv.store.Put(ctx, nodeKey(node.ID), encodeNode(node), driver.Unconditional()); err != nil {
+		return fmt.Errorf("store node %s: %w", node.ID, err)
+	}
+	return nil
+}
+
+func (d *nodes) Get(ctx context.Context, id NodeID) (NodeInfo, error) {
+	if err := id.Validate(); err != nil {
+		return NodeInfo{}, err
+	}
+	n, _, found, err := d.read(ctx, id)
+	if err != nil {
+		return NodeInfo{}, err
+	}
+	if !found || !n.Live(d.opt.clock.Now()) {
+		return NodeInfo{}, fmt.Errorf("node %s: %w", id, ErrNotFound)
+	}
+	return n, nil
+}
+
+// holderCAS applies mutate to the live node id if token matches.
+func (d *nodes) holderCAS(ctx context.Context, op string, id NodeID, token string, mutate func(n *NodeInfo, now time.Time)) (NodeInfo, error) {
+	for attempt := 0; attempt < d.opt.casRetries; attempt++ {
+		n, ver, found, err := d.read(ctx, id)
+		if err != nil {
+			return NodeInfo{}, fmt.Errorf("%s: %w", op, err)
+		}
+		now := d.opt.clock.Now()
+		if !found || !n.Live(now) {
+			return NodeInfo{}, fmt.Errorf("%s node %s: no unexpired node: %w", op, id, ErrNotFound)
+		}
+		if n.Lease.ChallengeToken != token {
+			return NodeInfo{}, fmt.Errorf("%s node %s: challenge token does not match: %w", op, id, ErrFenced)
+		}
+		mutate(&n, now)
+		_, err = d.kv.store.Put(ctx, nodeKey(id), encodeNode(n), driver.MatchVersion(ver))
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return NodeInfo{}, fmt.Errorf("%s node %s: %w", op, id, err)
+		}
+		return n, nil
+	}
+	return NodeInfo{}, fmt.Errorf("%s node %s: lost %d compare-and-swap races in a row: %w", op, id, d.opt.casRetries, ErrConflict)
+}
+
+func (d *nodes) Update(ctx context.Context, node NodeInfo) (NodeInfo, error) {
+	if err := node.Validate(); err != nil {
+		return NodeInfo{}, err
+	}
+	return d.holderCAS(ctx, "update", node.ID, node.Lease.ChallengeToken, func(n *NodeInfo, _ time.Time) {
+		*n = node.Clone()
+	})
+}
+
+func (d *nodes) RenewLease(ctx context.Context, id NodeID, token string, ttl time.Duration) (NodeLease, error) {
+	if err := id.Validate(); err != nil {
+		return NodeLease{}, err
+	}
+	if err := checkTTL(ttl); err != nil {
+		return NodeLease{}, err
+	}
+	n, err := d.holderCAS(ctx, "renew", id, token, func(n *NodeInfo, now time.Time) {
+		n.Lease.RenewAt, n.Lease.ExpiresAt = now.Add(ttl/2), now.Add(ttl)
+	})
+	return n.Lease, err
+}
+
+func (d *nodes) Remove(ctx context.Context, id NodeID) error {
+	if err := id.Validate(); err != nil {
+		return err
+	}
+	if err := d.kv.store.Delete(ctx, nodeKey(id), driver.Unconditional()); err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("remove node %s: %w", id, err)
+	}
+	return nil
+}
+
+func (d *nodes) list(ctx context.Context, namespace string, keep func(NodeInfo) bool) ([]NodeInfo, error) {
+	if namespace != "" {
+		if err := checkIdent("namespace", namespace, MaxNamespaceLen); err != nil {
+			return nil, err
+		}
+	}
+	var out []NodeInfo
+	err := forEachEntry(ctx, d.kv.store, nodeNamespacePrefix(namespace), func(e driver.Entry) error {
+		n, err := decodeNode(e.Value)
+		if err != nil {
+			return fmt.Errorf("decode node %q: %w", e.Key, err)
+		}
+		if keep(n) {
+			out = append(out, n)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (d *nodes) ListActive(ctx context.Context, namespace string) ([]NodeInfo, error) {
+	now := d.opt.clock.Now()
+	return d.list(ctx, namespace, func(n NodeInfo) bool { return n.Status == NodeActive && n.Live(now) })
+}
+
+func (d *nodes) ListAll(ctx context.Context, namespace string) ([]NodeInfo, error) {
+	now := d.opt.clock.Now()
+	return d.list(ctx, namespace, func(n NodeInfo) bool { return n.Live(now) })
+}
+
+func (d *nodes) CleanupExpired(ctx context.Context) (int, error) {
+	now := d.opt.clock.Now()
+	removed := 0
+	err := forEachEntry(ctx, d.kv.store, nodePrefix, func(e driver.Entry) error {
+		n, err := decodeNode(e.Value)
+		if err != nil {
+			return fmt.Errorf("decode node %q: %w", e.Key, err)
+		}
+		if n.Live(now) {
+			return nil
+		}
+		err = d.kv.store.Delete(ctx, e.Key, driver.MatchVersion(e.Version))
+		switch {
+		case err == nil:
+			removed++
+		case errors.Is(err, ErrConflict), errors.Is(err, ErrNotFound):
+		default:
+			return fmt.Errorf("cleanup node %q: %w", e.Key, err)
+		}
+		return nil
+	})
+	return removed, err
+}

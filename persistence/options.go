@@ -1,0 +1,106 @@
+package persistence
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/orbit-go/orbit/clock"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults of the lease logic.
+const (
+	// DefaultEpochGrace is how long a released or expired lease record is
+	// kept (invisible) before cleanup deletes it. While it is kept, the next
+	// placement continues its epoch sequence; after it is deleted, the next
+	// epoch starts from the placement time in microseconds, which is larger
+	// than any earlier epoch as long as clocks agree within the grace.
+	DefaultEpochGrace = time.Minute
+	// DefaultIndexGrace is how old a per-node index entry whose placement
+	// never completed must be before cleanup deletes it.
+	DefaultIndexGrace = 5 * time.Minute
+	// DefaultCASRetries bounds the read-compare-write retries of one call
+	// that keeps losing races to writers of the same key.
+	DefaultCASRetries = 64
+	// DefaultBulkConcurrency bounds the parallel requests of bulk operations.
+	DefaultBulkConcurrency = 16
+	// DefaultHealthTimeout bounds a health probe.
+	DefaultHealthTimeout = 5 * time.Second
+)
+
+// options configure a provider built by NewProvider.
+type options struct {
+	clock           clock.Clock
+	epochGrace      time.Duration
+	indexGrace      time.Duration
+	casRetries      int
+	bulkConcurrency int
+	healthTimeout   time.Duration
+	registerer      prometheus.Registerer
+	logger          *slog.Logger
+}
+
+func defaultOptions() options {
+	return options{
+		clock:           clock.System{},
+		epochGrace:      DefaultEpochGrace,
+		indexGrace:      DefaultIndexGrace,
+		casRetries:      DefaultCASRetries,
+		bulkConcurrency: DefaultBulkConcurrency,
+		healthTimeout:   DefaultHealthTimeout,
+		logger:          slog.New(slog.DiscardHandler),
+	}
+}
+
+// Option configures a provider (NewProvider, Open, OpenRegistry).
+type Option func(*options)
+
+// WithClock sets the time source used to judge expiry (default: the system clock).
+func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithEpochGrace sets how long released/expired lease records are kept; see DefaultEpochGrace.
+func WithEpochGrace(d time.Duration) Option { return func(o *options) { o.epochGrace = d } }
+
+// WithIndexGrace sets the age after which an orphan index entry is removed; see DefaultIndexGrace.
+func WithIndexGrace(d time.Duration) Option { return func(o *options) { o.indexGrace = d } }
+
+// WithBulkConcurrency bounds the parallel requests of bulk operations.
+func WithBulkConcurrency(n int) Option { return func(o *options) { o.bulkConcurrency = n } }
+
+// WithMetricsRegisterer registers the provider's Prometheus collectors on r
+// (never on the global registry unless the caller passes it).
+func WithMetricsRegisterer(r prometheus.Registerer) Option {
+	return func(o *options) { o.registerer = r }
+}
+
+// WithLogger sets the logger for provider events (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithHealthTimeout bounds each health probe.
+func WithHealthTimeout(d time.Duration) Option { return func(o *options) { o.healthTimeout = d } }
+
+func buildOptions(opts []Option) options {
+	o := defaultOptions()
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.epochGrace <= 0 {
+		o.epochGrace = DefaultEpochGrace
+	}
+	if o.indexGrace <= 0 {
+		o.indexGrace = DefaultIndexGrace
+	}
+	if o.casRetries <= 0 {
+		o.casRetries = DefaultCASRetries
+	}
+	if o.bulkConcurrency <= 0 {
+		o.bulkConcurrency = DefaultBulkConcurrency
+	}
+	if o.healthTimeout <= 0 {
+		o.healthTimeout = DefaultHealthTimeout
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}

@@ -1,0 +1,143 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/orbit-go/orbit/persistence/driver"
+)
+
+// kv is the decorated driver the directories talk to. txn and watch are nil
+// when the raw driver lacks the capability.
+type kv struct {
+	raw   driver.Store
+	store driver.Store
+	txn   driver.Transactional
+	watch driver.Watcher
+	caps  driver.Capabilities
+}
+
+// provider implements Provider over one driver.
+type provider struct {
+	name, typ string
+	kv        *kv
+	opt       options
+	metrics   *metrics
+	addrs     *addressables
+	nodes     *nodes
+
+	closeOnce sync.Once
+	closeErr  error
+	mu        sync.RWMutex
+	closed    bool
+}
+
+var _ Provider = (*provider)(nil)
+
+// NewProvider builds a Provider over store, the driver of a backend. The
+// lease logic, metrics and health checks are this package's; store only
+// stores. Capabilities are discovered from store by type assertion.
+func NewProvider(name, typ string, store driver.Store, opts ...Option) Provider {
+	o := buildOptions(opts)
+	m := newMetrics(name, typ, o.registerer)
+	if cs, ok := store.(driver.CacheStatser); ok {
+		m.cacheFn = cs.CacheStats
+	}
+	inst := newInstrumented(store, m)
+	k := &kv{raw: store, store: inst, caps: driver.CapabilitiesOf(store)}
+	if k.caps.Has(driver.CapTransactions) {
+		k.txn = inst
+	}
+	if k.caps.Has(driver.CapWatch) {
+		k.watch = inst
+	}
+	p := &provider{name: name, typ: typ, kv: k, opt: o, metrics: m}
+	p.addrs = &addressables{kv: k, opt: &p.opt}
+	p.nodes = &nodes{kv: k, opt: &p.opt}
+	return p
+}
+
+func (p *provider) Name() string                       { return p.name }
+func (p *provider) Type() string                       { return p.typ }
+func (p *provider) Capabilities() driver.Capabilities  { return p.kv.caps }
+func (p *provider) Addressables() AddressableDirectory { return p.addrs }
+func (p *provider) Nodes() ClusterNodeDirectory        { return p.nodes }
+func (p *provider) Metrics() MetricsSnapshot           { return p.metrics.snapshot() }
+
+// Driver returns the raw driver under a provider built by NewProvider (for
+// tests and tools), or nil.
+func Driver(p Provider) driver.Store {
+	if pp, ok := p.(*provider); ok {
+		return pp.kv.raw
+	}
+	return nil
+}
+
+func (p *provider) Init(ctx context.Context) error {
+	h := p.HealthCheck(ctx)
+	if h.Status == Unhealthy {
+		return fmt.Errorf("provider %q (%s): %s: %w", p.name, p.typ, h.Reason, ErrUnavailable)
+	}
+	p.opt.logger.Info("persistence provider ready", "provider", p.name, "type", p.typ,
+		"health", h.Status.String(), "capabilities", p.kv.caps.String())
+	return nil
+}
+
+func (p *provider) Close(ctx context.Context) error {
+	first := false
+	p.closeOnce.Do(func() {
+		first = true
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		p.closeErr = p.kv.raw.Close(ctx)
+		if p.closeErr != nil {
+			p.closeErr = fmt.Errorf("close provider %q: %w", p.name, p.closeErr)
+		}
+		p.opt.logger.Info("persistence provider closed", "provider", p.name, "type", p.typ, "error", p.closeErr)
+	})
+	if !first {
+		return fmt.Errorf("provider %q: %w", p.name, ErrClosed)
+	}
+	return p.closeErr
+}
+
+// healthProbeKey is read by the default health probe; it never exists.
+const healthProbeKey = "h/probe"
+
+// HealthCheck asks the driver if it implements driver.HealthChecker, else
+// probes with one read. A probe slower than half the health timeout is
+// reported Degraded.
+func (p *provider) HealthCheck(ctx context.Context) Health {
+	p.mu.RLock()
+	closed := p.closed
+	p.mu.RUnlock()
+	if closed {
+		return Health{Status: Unhealthy, Reason: "provider is closed"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opt.healthTimeout)
+	defer cancel()
+	if hc, ok := p.kv.raw.(driver.HealthChecker); ok {
+		return hc.HealthCheck(ctx)
+	}
+	start := time.Now()
+	_, err := p.kv.store.Get(ctx, healthProbeKey)
+	took := time.Since(start)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Health{Status: Unhealthy, Reason: "probe read failed: " + err.Error()}
+	}
+	if took > p.opt.healthTimeout/2 {
+		return Health{Status: Degraded, Reason: fmt.Sprintf("probe read took %s", took.Round(time.Millisecond))}
+	}
+	return Health{Status: Healthy}
+}
+
+func (p *provider) BeginTransaction(ctx context.Context) (Transaction, error) {
+	if p.kv.txn == nil {
+		return nil, fmt.Errorf("provider %q (%s) has no multi-key transactions: %w", p.name, p.typ, ErrUnsupported)
+	}
+	return newTransaction(p), nil
+}

@@ -1,0 +1,301 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/orbit-go/orbit/clock"
+	"github.com/orbit-go/orbit/persistence/config"
+	"github.com/orbit-go/orbit/persistence/driver"
+)
+
+// DriverEnv is what a driver factory may use besides its configuration.
+type DriverEnv struct {
+	// Name is the provider's name in the configuration.
+	Name   string
+	Logger *slog.Logger
+	Clock  clock.Clock
+	// OpenDriver opens a nested provider configuration (for the Composite
+	// provider's primary and backup).
+	OpenDriver func(ctx context.Context, name string, cfg config.ProviderConfig) (driver.Store, error)
+}
+
+// DriverFactory opens the driver of one provider type. cfg has the type the
+// factory was registered for (a pointer such as *config.MemoryConfig) and
+// has been validated.
+type DriverFactory func(ctx context.Context, cfg config.ProviderConfig, env DriverEnv) (driver.Store, error)
+
+var (
+	driversMu sync.RWMutex
+	drivers   = map[config.ProviderType]DriverFactory{}
+)
+
+// RegisterDriver makes a provider type available, database/sql style: a
+// backend package calls it from init, and a binary blank-imports the
+// backends it ships. It panics if f is nil or t is registered twice.
+func RegisterDriver(t config.ProviderType, f DriverFactory) {
+	driversMu.Lock()
+	defer driversMu.Unlock()
+	if f == nil {
+		panic("persistence: RegisterDriver factory is nil for " + string(t))
+	}
+	if _, dup := drivers[t]; dup {
+		panic("persistence: RegisterDriver called twice for " + string(t))
+	}
+	drivers[t] = f
+}
+
+// Drivers lists the provider types compiled into this binary, sorted.
+func Drivers() []config.ProviderType {
+	driversMu.RLock()
+	defer driversMu.RUnlock()
+	out := make([]config.ProviderType, 0, len(drivers))
+	for t := range drivers {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func typeList(ts []config.ProviderType) string {
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = string(t)
+	}
+	return strings.Join(s, ", ")
+}
+
+// OpenDriver opens the raw driver for cfg (no lease logic). The error for a
+// known type without a compiled driver Is ErrNotAvailableInBuild.
+func OpenDriver(ctx context.Context, name string, cfg config.ProviderConfig, opts ...Option) (driver.Store, error) {
+	o := buildOptions(opts)
+	return openDriver(ctx, name, cfg, &o)
+}
+
+func openDriver(ctx context.Context, name string, cfg config.ProviderConfig, o *options) (driver.Store, error) {
+	if cfg == nil {
+		return nil, fmt.Errorf("provider %q: no configuration: %w", name, ErrInvalidArgument)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("provider %q: %w", name, err)
+	}
+	t := cfg.ProviderType()
+	driversMu.RLock()
+	f, ok := drivers[t]
+	driversMu.RUnlock()
+	if !ok {
+		if slices.Contains(config.AllTypes, t) {
+			return nil, fmt.Errorf("provider %q: type %q (compiled in: %s): %w", name, t, typeList(Drivers()), ErrNotAvailableInBuild)
+		}
+		return nil, fmt.Errorf("provider %q: unknown type %q (known types: %s): %w", name, t, typeList(config.AllTypes), ErrInvalidArgument)
+	}
+	env := DriverEnv{
+		Name: name, Logger: o.logger.With("provider", name, "type", string(t)), Clock: o.clock,
+		OpenDriver: func(ctx context.Context, nested string, c config.ProviderConfig) (driver.Store, error) {
+			return openDriver(ctx, nested, c, o)
+		},
+	}
+	s, err := f(ctx, cfg, env)
+	if err != nil {
+		return nil, fmt.Errorf("open provider %q (%s): %w", name, t, err)
+	}
+	return s, nil
+}
+
+// Open opens one provider from its configuration and runs Init.
+func Open(ctx context.Context, name string, cfg config.ProviderConfig, opts ...Option) (Provider, error) {
+	o := buildOptions(opts)
+	s, err := openDriver(ctx, name, cfg, &o)
+	if err != nil {
+		return nil, err
+	}
+	p := NewProvider(name, string(cfg.ProviderType()), s, opts...)
+	if err := p.Init(ctx); err != nil {
+		_ = p.Close(ctx)
+		return nil, err
+	}
+	return p, nil
+}
+
+// Registry holds named providers and the defaults for the two directories.
+// It is safe for concurrent use.
+type Registry struct {
+	mu                 sync.RWMutex
+	providers          map[string]Provider
+	addressableDefault string
+	clusterDefault     string
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{providers: map[string]Provider{}} }
+
+// Register adds p under name; a duplicate name is an error.
+func (r *Registry) Register(name string, p Provider) error {
+	if name == "" || p == nil {
+		return fmt.Errorf("registry: provider name and provider must be set: %w", ErrInvalidArgument)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.providers[name]; dup {
+		return fmt.Errorf("registry: provider %q is already registered: %w", name, ErrInvalidArgument)
+	}
+	r.providers[name] = p
+	return nil
+}
+
+// SetDefaults names the default providers for addressables and cluster nodes.
+func (r *Registry) SetDefaults(addressable, cluster string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range []string{addressable, cluster} {
+		if _, ok := r.providers[n]; !ok {
+			return r.unknownLocked(n)
+		}
+	}
+	r.addressableDefault, r.clusterDefault = addressable, cluster
+	return nil
+}
+
+func (r *Registry) unknownLocked(name string) error {
+	return fmt.Errorf("registry: no provider named %q (registered: %s): %w", name, strings.Join(r.namesLocked(), ", "), ErrNotFound)
+}
+
+func (r *Registry) namesLocked() []string {
+	names := make([]string, 0, len(r.providers))
+	for n := range r.providers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Names lists the registered provider names, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.namesLocked()
+}
+
+// Provider returns the provider registered under name; the error for an
+// unknown name lists the registered ones.
+func (r *Registry) Provider(name string) (Provider, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	p, ok := r.providers[name]
+	if !ok {
+		return nil, r.unknownLocked(name)
+	}
+	return p, nil
+}
+
+// AddressableProvider returns the named provider's addressable directory.
+func (r *Registry) AddressableProvider(name string) (AddressableDirectory, error) {
+	p, err := r.Provider(name)
+	if err != nil {
+		return nil, err
+	}
+	return p.Addressables(), nil
+}
+
+// ClusterProvider returns the named provider's cluster node directory.
+func (r *Registry) ClusterProvider(name string) (ClusterNodeDirectory, error) {
+	p, err := r.Provider(name)
+	if err != nil {
+		return nil, err
+	}
+	return p.Nodes(), nil
+}
+
+// DefaultAddressableProvider returns the default provider for addressables.
+func (r *Registry) DefaultAddressableProvider() (Provider, error) {
+	r.mu.RLock()
+	name := r.addressableDefault
+	r.mu.RUnlock()
+	if name == "" {
+		return nil, fmt.Errorf("registry: no default addressable provider set: %w", ErrNotFound)
+	}
+	return r.Provider(name)
+}
+
+// DefaultClusterProvider returns the default provider for cluster nodes.
+func (r *Registry) DefaultClusterProvider() (Provider, error) {
+	r.mu.RLock()
+	name := r.clusterDefault
+	r.mu.RUnlock()
+	if name == "" {
+		return nil, fmt.Errorf("registry: no default cluster provider set: %w", ErrNotFound)
+	}
+	return r.Provider(name)
+}
+
+// Defaults returns the names of the default providers.
+func (r *Registry) Defaults() (addressable, cluster string) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.addressableDefault, r.clusterDefault
+}
+
+// Close closes every provider and joins their errors.
+func (r *Registry) Close(ctx context.Context) error {
+	r.mu.Lock()
+	ps := r.providers
+	r.providers = map[string]Provider{}
+	r.mu.Unlock()
+	var errs []error
+	for _, name := range sortedKeys(ps) {
+		if err := ps[name].Close(ctx); err != nil && !errors.Is(err, ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func sortedKeys(m map[string]Provider) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// OpenRegistry opens every provider of cfg (each validated, opened and
+// initialised; on any failure the ones already opened are closed) and sets
+// the defaults.
+func OpenRegistry(ctx context.Context, cfg *config.Config, opts ...Option) (*Registry, error) {
+	if cfg == nil {
+		return nil, fmt.Errorf("open registry: no configuration: %w", ErrInvalidArgument)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := NewRegistry()
+	names := make([]string, 0, len(cfg.Providers))
+	for n := range cfg.Providers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		p, err := Open(ctx, name, cfg.Providers[name], opts...)
+		if err != nil {
+			_ = r.Close(ctx)
+			return nil, err
+		}
+		if err := r.Register(name, p); err != nil {
+			_ = p.Close(ctx)
+			_ = r.Close(ctx)
+			return nil, err
+		}
+	}
+	if err := r.SetDefaults(cfg.Defaults.Addressable, cfg.Defaults.Cluster); err != nil {
+		_ = r.Close(ctx)
+		return nil, fmt.Errorf("open registry: defaults: %w", err)
+	}
+	return r, nil
+}
