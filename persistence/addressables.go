@@ -56,7 +56,7 @@ func (a *addressables) read(ctx context.Context, key string) (rec leaseRecord, v
 	if err != nil {
 		return rec, ver, false, fmt.Errorf("read lease %q: %w", key, err)
 	}
-	rec, err = decodeLease(e.Value)
+	rec, err = decodeLease(key, e.Value)
 	if err != nil {
 		return rec, ver, false, fmt.Errorf("decode lease %q: %w", key, err)
 	}
@@ -72,6 +72,12 @@ func (a *addressables) writeLease(ctx context.Context, key string, rec leaseReco
 		cond = driver.MatchVersion(ver)
 	}
 	val := encodeLease(rec)
+	if a.kv.index != nil {
+		// The backend labels the record with its holder atomically: no
+		// separate index entries.
+		_, err := a.kv.index.PutIndexed(ctx, key, val, cond, leaseLabel(rec))
+		return err
+	}
 	now := a.opt.clock.Now()
 	if a.kv.txn != nil {
 		ops := make([]driver.Op, 0, 3)
@@ -330,19 +336,37 @@ func pageLimit(n int) (int, error) {
 	return n, nil
 }
 
+// leaseLabel is the native index label of a lease record: its holder, or
+// none once released.
+func leaseLabel(rec leaseRecord) string {
+	if rec.Released {
+		return ""
+	}
+	return rec.Node.String()
+}
+
+// lister lists one page of entries.
+type lister func(ctx context.Context, opts driver.ListOptions) (driver.ListPage, error)
+
+func (a *addressables) prefixLister(prefix string) lister {
+	return func(ctx context.Context, opts driver.ListOptions) (driver.ListPage, error) {
+		return a.kv.store.List(ctx, prefix, opts)
+	}
+}
+
 // scan lists keys under prefix from token, calls keep for each entry until
 // limit items were kept or the prefix is exhausted, and returns the token of
 // the last entry examined ("" when done).
-func (a *addressables) scan(ctx context.Context, prefix, token string, limit int, keep func(driver.Entry) (bool, error)) (string, error) {
-	after, err := decodeToken(token, prefix)
+func (a *addressables) scan(ctx context.Context, list lister, tokenPrefix, token string, limit int, keep func(driver.Entry) (bool, error)) (string, error) {
+	after, err := decodeToken(token, tokenPrefix)
 	if err != nil {
 		return "", err
 	}
 	kept := 0
 	for {
-		page, err := a.kv.store.List(ctx, prefix, driver.ListOptions{StartAfter: after, Limit: limit - kept})
+		page, err := list(ctx, driver.ListOptions{StartAfter: after, Limit: limit - kept})
 		if err != nil {
-			return "", fmt.Errorf("list %q: %w", prefix, err)
+			return "", fmt.Errorf("list %q: %w", tokenPrefix, err)
 		}
 		for _, e := range page.Entries {
 			after = e.Key
@@ -378,8 +402,9 @@ func (a *addressables) List(ctx context.Context, req PageRequest) (LeasePage, er
 	}
 	now := a.opt.clock.Now()
 	var out LeasePage
-	out.NextPageToken, err = a.scan(ctx, leaseNamespacePrefix(req.Namespace), req.PageToken, limit, func(e driver.Entry) (bool, error) {
-		rec, err := decodeLease(e.Value)
+	prefix := leaseNamespacePrefix(req.Namespace)
+	out.NextPageToken, err = a.scan(ctx, a.prefixLister(prefix), prefix, req.PageToken, limit, func(e driver.Entry) (bool, error) {
+		rec, err := decodeLease(e.Key, e.Value)
 		if err != nil {
 			return false, fmt.Errorf("decode lease %q: %w", e.Key, err)
 		}
@@ -400,9 +425,27 @@ func (a *addressables) ListByNode(ctx context.Context, node NodeID, req PageRequ
 	if err != nil {
 		return LeasePage{}, err
 	}
-	prefix := nodeIndexPrefix(node)
 	var out LeasePage
-	out.NextPageToken, err = a.scan(ctx, prefix, req.PageToken, limit, func(e driver.Entry) (bool, error) {
+	if a.kv.index != nil {
+		label := node.String()
+		list := func(ctx context.Context, opts driver.ListOptions) (driver.ListPage, error) {
+			return a.kv.index.ListIndex(ctx, label, opts)
+		}
+		out.NextPageToken, err = a.scan(ctx, list, leasePrefix, req.PageToken, limit, func(e driver.Entry) (bool, error) {
+			rec, err := decodeLease(e.Key, e.Value)
+			if err != nil {
+				return false, fmt.Errorf("decode lease %q: %w", e.Key, err)
+			}
+			if rec.Released || rec.Node != node || !rec.Live(a.opt.clock.Now()) {
+				return false, nil
+			}
+			out.Leases = append(out.Leases, rec.AddressableLease)
+			return true, nil
+		})
+		return out, err
+	}
+	prefix := nodeIndexPrefix(node)
+	out.NextPageToken, err = a.scan(ctx, a.prefixLister(prefix), prefix, req.PageToken, limit, func(e driver.Entry) (bool, error) {
 		rec, _, found, err := a.read(ctx, e.Key[len(prefix):])
 		if err != nil {
 			return false, err
@@ -446,7 +489,7 @@ func (a *addressables) CleanupExpired(ctx context.Context) (int, error) {
 	now := a.opt.clock.Now()
 	horizon := now.Add(-a.opt.epochGrace)
 	err := a.forEach(ctx, leasePrefix, func(e driver.Entry) error {
-		rec, err := decodeLease(e.Value)
+		rec, err := decodeLease(e.Key, e.Value)
 		if err != nil {
 			return fmt.Errorf("decode lease %q: %w", e.Key, err)
 		}
@@ -457,6 +500,9 @@ func (a *addressables) CleanupExpired(ctx context.Context) (int, error) {
 		switch {
 		case err == nil:
 			removed++
+			if a.kv.index != nil {
+				return nil // the native index dropped it with the record
+			}
 			return a.dropIndexUpTo(ctx, rec.Node, e.Key, rec.Epoch)
 		case errors.Is(err, ErrConflict), errors.Is(err, ErrNotFound):
 		default:
@@ -464,7 +510,7 @@ func (a *addressables) CleanupExpired(ctx context.Context) (int, error) {
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil || a.kv.index != nil {
 		return removed, err
 	}
 	err = a.forEach(ctx, indexPrefix, func(e driver.Entry) error { return a.pruneIndex(ctx, e, now) })

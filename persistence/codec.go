@@ -13,8 +13,11 @@ import (
 // reflection and allocations (decoded strings point into the immutable value
 // returned by the driver). Every record starts with its format version.
 //
-//	lease: v1 | flags | uvarint epoch | created | renew_at | expires_at (int64 BE unix ns)
-//	       | str namespace | str type | key kind | key | str node ns | str node key
+//	lease: v1 | flags | varint epoch - created_us | created (int64 BE unix ns)
+//	       | varint renew_at - created | varint expires_at - created (ns, or
+//	       ms when a flag says so) | [str node ns, unless the reference's] | str node key
+//	       (the reference is not repeated: it is parsed from the storage key;
+//	       a lease is typically 27-35 bytes)
 //	node:  v1 | status | expires_at | renew_at | str ns | str key | str url | str token
 //	       | uvarint n types + str... | uvarint max_addressables | uvarint n tags + (str,str)...
 //	index: v1 | uvarint epoch | written_at
@@ -46,30 +49,79 @@ type leaseRecord struct {
 	Released bool
 }
 
+// Lease record flags.
+const (
+	flagNodeInRefNamespace = 1 << 1 // node namespace omitted: same as the reference's
+	flagRenewMillis        = 1 << 2 // renew_at delta is in milliseconds
+	flagExpiresMillis      = 1 << 3 // expires_at delta is in milliseconds
+)
+
+// millis returns d in milliseconds and true when d is a whole number of them.
+func millis(d int64) (int64, bool) {
+	if d%1e6 == 0 {
+		return d / 1e6, true
+	}
+	return d, false
+}
+
 func encodeLease(r leaseRecord) []byte {
 	l := &r.AddressableLease
-	b := make([]byte, 0, 48+len(l.Reference.Namespace)+len(l.Reference.Type)+len(l.Reference.Key.s)+len(l.Node.Namespace)+len(l.Node.Key))
+	created := l.CreatedAt.UnixNano()
 	var flags byte
 	if r.Released {
 		flags |= flagReleased
 	}
-	b = append(b, formatV1, flags)
-	b = binary.AppendUvarint(b, l.Epoch)
-	b = appendTime(b, l.CreatedAt)
-	b = appendTime(b, l.RenewAt)
-	b = appendTime(b, l.ExpiresAt)
-	b = appendStr(b, l.Reference.Namespace)
-	b = appendStr(b, l.Reference.Type)
-	b = append(b, byte(l.Reference.Key.kind))
-	switch l.Reference.Key.kind {
-	case KeyString:
-		b = appendStr(b, l.Reference.Key.s)
-	case KeyInt32, KeyInt64:
-		b = binary.AppendVarint(b, l.Reference.Key.n)
+	// Wall-clock differences (not Sub, which may use monotonic readings).
+	renew, ms := millis(l.RenewAt.UnixNano() - created)
+	if ms {
+		flags |= flagRenewMillis
 	}
-	b = appendStr(b, l.Node.Namespace)
+	expires, ms := millis(l.ExpiresAt.UnixNano() - created)
+	if ms {
+		flags |= flagExpiresMillis
+	}
+	nodeNS := l.Node.Namespace
+	if nodeNS == l.Reference.Namespace {
+		flags |= flagNodeInRefNamespace
+		nodeNS = ""
+	}
+	// Epochs usually start at the placement time in microseconds: store
+	// the difference.
+	epochDelta := int64(l.Epoch - uint64(l.CreatedAt.UnixMicro()))
+	// Exact size: records are kept as they are by in-memory stores.
+	size := 2 + varintLen(epochDelta) + 8 + varintLen(renew) + varintLen(expires) + len(l.Node.Key) +
+		uvarintLen(uint64(len(l.Node.Key)))
+	if nodeNS != "" {
+		size += uvarintLen(uint64(len(nodeNS))) + len(nodeNS)
+	}
+	b := make([]byte, 0, size)
+	b = append(b, formatV1, flags)
+	b = binary.AppendVarint(b, epochDelta)
+	b = appendTime(b, l.CreatedAt)
+	b = binary.AppendVarint(b, renew)
+	b = binary.AppendVarint(b, expires)
+	if nodeNS != "" {
+		b = appendStr(b, nodeNS)
+	}
 	b = appendStr(b, l.Node.Key)
 	return b
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+func varintLen(v int64) int {
+	u := uint64(v) << 1
+	if v < 0 {
+		u = ^u
+	}
+	return uvarintLen(u)
 }
 
 // decoder reads a record; the first error sticks.
@@ -158,37 +210,51 @@ func (d *decoder) str(what string) string {
 	return s
 }
 
-func decodeLease(b []byte) (leaseRecord, error) {
-	d := decoder{b: b}
+// decodeLease decodes the record stored under key; the reference comes from
+// the key itself (see keys.go), the rest from the value.
+func decodeLease(key string, b []byte) (leaseRecord, error) {
 	var r leaseRecord
+	ref, err := parseLeaseKey(key)
+	if err != nil {
+		return r, err
+	}
+	d := decoder{b: b}
 	if v := d.byte1("lease format"); d.err == nil && v != formatV1 {
 		return r, fmt.Errorf("lease record format %d is not supported: %w", v, ErrCorrupt)
 	}
 	flags := d.byte1("lease flags")
 	r.Released = flags&flagReleased != 0
 	l := &r.AddressableLease
-	l.Epoch = d.uvarint("lease epoch")
+	l.Reference = ref
+	epochDelta := d.varint("lease epoch")
 	l.CreatedAt = d.time("lease created_at")
-	l.RenewAt = d.time("lease renew_at")
-	l.ExpiresAt = d.time("lease expires_at")
-	l.Reference.Namespace = d.str("lease namespace")
-	l.Reference.Type = d.str("lease type")
-	l.Reference.Key.kind = KeyKind(d.byte1("lease key kind"))
-	switch l.Reference.Key.kind {
-	case KeyNone:
-	case KeyString:
-		l.Reference.Key.s = d.str("lease key")
-	case KeyInt32, KeyInt64:
-		l.Reference.Key.n = d.varint("lease key")
-	default:
-		d.fail("lease key kind")
+	renew := d.varint("lease renew_at")
+	expires := d.varint("lease expires_at")
+	if flags&flagNodeInRefNamespace != 0 {
+		l.Node.Namespace = ref.Namespace
+	} else {
+		l.Node.Namespace = d.str("lease node namespace")
 	}
-	l.Node.Namespace = d.str("lease node namespace")
 	l.Node.Key = d.str("lease node key")
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("lease record (trailing bytes)")
 	}
-	return r, d.err
+	if d.err != nil {
+		return r, d.err
+	}
+	if l.CreatedAt.IsZero() {
+		return r, fmt.Errorf("lease record without created_at: %w", ErrCorrupt)
+	}
+	if flags&flagRenewMillis != 0 {
+		renew *= 1e6
+	}
+	if flags&flagExpiresMillis != 0 {
+		expires *= 1e6
+	}
+	l.Epoch = uint64(l.CreatedAt.UnixMicro()) + uint64(epochDelta)
+	l.RenewAt = l.CreatedAt.Add(time.Duration(renew))
+	l.ExpiresAt = l.CreatedAt.Add(time.Duration(expires))
+	return r, nil
 }
 
 func encodeNode(n NodeInfo) []byte {

@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -145,3 +146,55 @@ func indexKey(id NodeID, leaseKey string) string { return nodeIndexPrefix(id) + 
 // limit their number of entries (the memory provider's max_entries) do not
 // count these, so that a limit counts leases and nodes.
 const IndexKeyPrefix = indexPrefix
+
+// parseLeaseKey is the inverse of leaseKey. The returned strings alias key
+// unless a part was escaped.
+func parseLeaseKey(key string) (AddressableReference, error) {
+	bad := func(why string) (AddressableReference, error) {
+		return AddressableReference{}, fmt.Errorf("lease key %q: %s: %w", key, why, ErrCorrupt)
+	}
+	rest, ok := strings.CutPrefix(key, leasePrefix)
+	if !ok {
+		return bad("no lease prefix")
+	}
+	ns, rest, ok1 := strings.Cut(rest, "/")
+	typ, k, ok2 := strings.Cut(rest, "/")
+	if !ok1 || !ok2 || k == "" {
+		return bad("not namespace/type/key")
+	}
+	var r AddressableReference
+	var err error
+	if r.Namespace, err = unescape(ns); err != nil {
+		return bad("namespace escape")
+	}
+	if r.Type, err = unescape(typ); err != nil {
+		return bad("type escape")
+	}
+	switch k[0] {
+	case 'n':
+		if len(k) != 1 {
+			return bad("none key with a value")
+		}
+	case 's':
+		s, err := unescape(k[1:])
+		if err != nil {
+			return bad("key escape")
+		}
+		r.Key = StringKey(s)
+	case 'i':
+		n, err := strconv.ParseInt(k[1:], 10, 32)
+		if err != nil {
+			return bad("int32 key")
+		}
+		r.Key = Int32Key(int32(n))
+	case 'l':
+		n, err := strconv.ParseInt(k[1:], 10, 64)
+		if err != nil {
+			return bad("int64 key")
+		}
+		r.Key = Int64Key(n)
+	default:
+		return bad("unknown key kind")
+	}
+	return r, nil
+}

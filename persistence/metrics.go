@@ -216,6 +216,28 @@ func (s *instrumented) MaxTxnOps() int {
 	return 0
 }
 
+func (s *instrumented) PutIndexed(ctx context.Context, key string, value []byte, cond driver.Condition, label string) (driver.Version, error) {
+	ix, ok := s.inner.(driver.Indexer)
+	if !ok {
+		return driver.Version{}, ErrUnsupported
+	}
+	start := time.Now()
+	v, err := ix.PutIndexed(ctx, key, value, cond, label)
+	s.m.done(s.put, start, err)
+	return v, err
+}
+
+func (s *instrumented) ListIndex(ctx context.Context, label string, opts driver.ListOptions) (driver.ListPage, error) {
+	ix, ok := s.inner.(driver.Indexer)
+	if !ok {
+		return driver.ListPage{}, ErrUnsupported
+	}
+	start := time.Now()
+	p, err := ix.ListIndex(ctx, label, opts)
+	s.m.done(s.list, start, err)
+	return p, err
+}
+
 func (s *instrumented) Watch(ctx context.Context, prefix string) (<-chan driver.Event, error) {
 	if w, ok := s.inner.(driver.Watcher); ok {
 		return w.Watch(ctx, prefix)

@@ -17,6 +17,7 @@ type kv struct {
 	store driver.Store
 	txn   driver.Transactional
 	watch driver.Watcher
+	index driver.Indexer
 	caps  driver.Capabilities
 }
 
@@ -53,6 +54,9 @@ func NewProvider(name, typ string, store driver.Store, opts ...Option) Provider 
 	}
 	if k.caps.Has(driver.CapWatch) {
 		k.watch = inst
+	}
+	if k.caps.Has(driver.CapIndex) {
+		k.index = inst
 	}
 	p := &provider{name: name, typ: typ, kv: k, opt: o, metrics: m}
 	p.addrs = &addressables{kv: k, opt: &p.opt}

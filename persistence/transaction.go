@@ -96,7 +96,7 @@ func (t *transaction) GetLease(ctx context.Context, ref AddressableReference) (A
 		return AddressableLease{}, err
 	}
 	if rs.found {
-		rec, err := decodeLease(rs.value)
+		rec, err := decodeLease(key, rs.value)
 		if err != nil {
 			return AddressableLease{}, fmt.Errorf("decode lease %q: %w", key, err)
 		}
@@ -191,7 +191,7 @@ func (t *transaction) Commit(ctx context.Context) error {
 		case stageStoreLease, stageRemoveLease:
 			var prev leaseRecord
 			if rs.found {
-				if prev, err = decodeLease(rs.value); err != nil {
+				if prev, err = decodeLease(key, rs.value); err != nil {
 					return fmt.Errorf("decode lease %q: %w", key, err)
 				}
 			}
@@ -208,8 +208,10 @@ func (t *transaction) Commit(ctx context.Context) error {
 				if tomb.CreatedAt.After(tomb.ExpiresAt) {
 					tomb.CreatedAt = tomb.ExpiresAt
 				}
-				ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(tomb), Cond: cond},
-					driver.Op{Kind: driver.OpDelete, Key: indexKey(prev.Node, key), Cond: driver.Unconditional()})
+				ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(tomb), Cond: cond})
+				if t.p.kv.index == nil {
+					ops = append(ops, driver.Op{Kind: driver.OpDelete, Key: indexKey(prev.Node, key), Cond: driver.Unconditional()})
+				}
 				continue
 			}
 			l := s.lease
@@ -217,8 +219,12 @@ func (t *transaction) Commit(ctx context.Context) error {
 				return fmt.Errorf("transaction store lease %s at epoch %d: stored lease has epoch %d on node %s: %w",
 					l.Reference, l.Epoch, prev.Epoch, prev.Node, ErrFenced)
 			}
-			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(leaseRecord{AddressableLease: l}), Cond: cond},
-				driver.Op{Kind: driver.OpPut, Key: indexKey(l.Node, key), Value: encodeIndex(indexRecord{Epoch: l.Epoch, WrittenAt: now}), Cond: driver.Unconditional()})
+			rec := leaseRecord{AddressableLease: l}
+			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(rec), Cond: cond, Label: leaseLabel(rec)})
+			if t.p.kv.index != nil {
+				continue
+			}
+			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: indexKey(l.Node, key), Value: encodeIndex(indexRecord{Epoch: l.Epoch, WrittenAt: now}), Cond: driver.Unconditional()})
 			if rs.found && prev.Node != l.Node {
 				ops = append(ops, driver.Op{Kind: driver.OpDelete, Key: indexKey(prev.Node, key), Cond: driver.Unconditional()})
 			}

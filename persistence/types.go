@@ -341,8 +341,16 @@ func (l AddressableLease) Validate() error {
 	if l.Epoch == 0 {
 		return invalid("epoch", "must be > 0")
 	}
-	if l.ExpiresAt.IsZero() {
-		return invalid("expires_at", "must be set")
+	for _, f := range []struct {
+		name string
+		t    time.Time
+	}{{"created_at", l.CreatedAt}, {"renew_at", l.RenewAt}, {"expires_at", l.ExpiresAt}} {
+		if f.t.IsZero() {
+			return invalid(f.name, "must be set")
+		}
+		if y := f.t.Year(); y < 1970 || y > 2200 {
+			return invalid(f.name, "%s is outside the years 1970-2200", f.t)
+		}
 	}
 	if l.ExpiresAt.Before(l.CreatedAt) {
 		return invalid("expires_at", "%s is before created_at %s", l.ExpiresAt, l.CreatedAt)

@@ -92,9 +92,9 @@ func flatten(err error) []error {
 }
 
 // withPrefix rewrites every problem in err: prefix is prepended to its key
-// path (with a dot) and source set where missing. Errors that are not
-// fieldErrors are wrapped so they still name the prefix and wrap
-// driver.ErrInvalidArgument.
+// path (with a dot) and source set where missing. Other errors (from a
+// foreign Validate) become fieldErrors with their text, so that they name
+// the prefix and wrap driver.ErrInvalidArgument.
 func withPrefix(err error, source, prefix string) error {
 	if err == nil {
 		return nil

@@ -24,9 +24,11 @@
 // Builder.Build validates on its own.
 //
 // Every error returned by this package for bad input wraps
-// driver.ErrInvalidArgument, and no error, String, Format or JSON rendering
-// ever contains the value of a secret field (a field tagged secret:"true", or
-// the password of the Redis URL).
+// driver.ErrInvalidArgument (Load's I/O errors are returned as they are);
+// problems are collected and joined with errors.Join, one per line. No error,
+// String, Format or JSON rendering ever contains the value of a secret field
+// (a field tagged secret:"true", or the password in the userinfo of the Redis
+// URL, tagged secret:"userinfo").
 package config
 
 // ProviderType names a kind of storage provider; it is the value of the

@@ -16,10 +16,11 @@ const (
 	CapWatch        Capability = "watch"        // Watcher
 	CapHealth       Capability = "health"       // HealthChecker
 	CapCacheStats   Capability = "cache-stats"  // CacheStatser
+	CapIndex        Capability = "index"        // Indexer
 )
 
 // AllCapabilities lists every capability the contract defines.
-var AllCapabilities = []Capability{CapTransactions, CapWatch, CapHealth, CapCacheStats}
+var AllCapabilities = []Capability{CapTransactions, CapWatch, CapHealth, CapCacheStats, CapIndex}
 
 // Capabilities is a set of capabilities.
 type Capabilities map[Capability]bool
@@ -38,6 +39,9 @@ func CapabilitiesOf(s Store) Capabilities {
 	}
 	if _, ok := s.(CacheStatser); ok {
 		c[CapCacheStats] = true
+	}
+	if _, ok := s.(Indexer); ok {
+		c[CapIndex] = true
 	}
 	return c
 }

@@ -149,6 +149,9 @@ type Op struct {
 	Key   string
 	Value []byte
 	Cond  Condition
+	// Label is, for an OpPut on a driver that implements Indexer, the
+	// entry's new index label ("" = in no index). Other drivers ignore it.
+	Label string
 }
 
 // Transactional is implemented by backends that apply several conditional
@@ -159,6 +162,21 @@ type Transactional interface {
 	Txn(ctx context.Context, ops []Op) ([]Version, error)
 	// MaxTxnOps is the most operations one Txn accepts (etcd's limit, for example).
 	MaxTxnOps() int
+}
+
+// Indexer is implemented by backends that keep a secondary index natively
+// and atomically with the entries: every entry carries at most one label,
+// and the entries of one label can be listed without scanning the others.
+// The lease logic labels each lease record with its holder, so that listing
+// a node's leases needs no separate index entries.
+//
+// Put and Txn OpPut without a label, and Delete, remove an entry from its
+// index; PutIndexed sets the label together with the value, under cond.
+type Indexer interface {
+	PutIndexed(ctx context.Context, key string, value []byte, cond Condition, label string) (Version, error)
+	// ListIndex lists the entries labelled label, in key order, paginated
+	// like List (StartAfter is a key).
+	ListIndex(ctx context.Context, label string, opts ListOptions) (ListPage, error)
 }
 
 // EventKind says what happened to a key.

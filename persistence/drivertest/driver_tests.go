@@ -31,6 +31,113 @@ func (h Harness) runDriverTests(t *testing.T) {
 	if h.claims(driver.CapHealth) {
 		t.Run("HealthChecker", h.testHealthChecker)
 	}
+	if h.claims(driver.CapIndex) {
+		t.Run("Index", h.testIndex)
+		if h.claims(driver.CapTransactions) {
+			t.Run("IndexInTxn", h.testIndexTxn)
+		}
+	}
+}
+
+func listLabel(t *testing.T, ix driver.Indexer, label string, limit int) []string {
+	t.Helper()
+	var keys []string
+	after := ""
+	for i := 0; ; i++ {
+		if i > 1000 {
+			t.Fatal("index listing does not end")
+		}
+		p, err := ix.ListIndex(bg, label, driver.ListOptions{StartAfter: after, Limit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if limit > 0 && len(p.Entries) > limit {
+			t.Fatalf("index page of %d entries exceeds limit %d", len(p.Entries), limit)
+		}
+		keys = append(keys, entryKeys(p.Entries)...)
+		if !p.More || len(p.Entries) == 0 {
+			return keys
+		}
+		after = p.Entries[len(p.Entries)-1].Key
+	}
+}
+
+func (h Harness) testIndex(t *testing.T) {
+	s := h.MakeStore(t)
+	ix := s.(driver.Indexer)
+	for i := 0; i < 30; i++ {
+		label := "L1"
+		if i%3 == 0 {
+			label = "L2"
+		}
+		if _, err := ix.PutIndexed(bg, fmt.Sprintf("ix/%02d", i), []byte(fmt.Sprint(i)), driver.CreateOnly(), label); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l2 := listLabel(t, ix, "L2", 3)
+	if len(l2) != 10 || l2[0] != "ix/00" || l2[9] != "ix/27" {
+		t.Fatalf("ListIndex(L2) = %v", l2)
+	}
+	if got := listLabel(t, ix, "L1", 0); len(got) != 20 {
+		t.Fatalf("ListIndex(L1) = %d keys, want 20", len(got))
+	}
+	p, err := ix.ListIndex(bg, "L2", driver.ListOptions{})
+	if err != nil || len(p.Entries) != 10 || string(p.Entries[1].Value) != "3" || p.Entries[1].Version.IsZero() {
+		t.Fatalf("ListIndex entries carry values and versions: %+v, %v", p.Entries, err)
+	}
+	// Conditions hold on PutIndexed.
+	if _, err := ix.PutIndexed(bg, "ix/00", []byte("x"), driver.CreateOnly(), "L1"); !errors.Is(err, driver.ErrConflict) {
+		t.Fatalf("PutIndexed create-only on an existing key = %v, want ErrConflict", err)
+	}
+	// Relabel, unlabel by plain Put, delete.
+	e, _ := s.Get(bg, "ix/00")
+	if _, err := ix.PutIndexed(bg, "ix/00", []byte("moved"), driver.MatchVersion(e.Version), "L1"); err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, s, "ix/03", "plain", driver.Unconditional())
+	if err := s.Delete(bg, "ix/06", driver.Unconditional()); err != nil {
+		t.Fatal(err)
+	}
+	if got := listLabel(t, ix, "L2", 0); len(got) != 7 || got[0] != "ix/09" {
+		t.Fatalf("ListIndex(L2) after relabel/unlabel/delete = %v", got)
+	}
+	if got := listLabel(t, ix, "L1", 0); len(got) != 21 || got[0] != "ix/00" {
+		t.Fatalf("ListIndex(L1) after relabel = %v", got)
+	}
+	if got := listLabel(t, ix, "none", 0); len(got) != 0 {
+		t.Fatalf("ListIndex(unknown label) = %v", got)
+	}
+}
+
+func (h Harness) testIndexTxn(t *testing.T) {
+	s := h.MakeStore(t)
+	ix := s.(driver.Indexer)
+	tx := s.(driver.Transactional)
+	if _, err := tx.Txn(bg, []driver.Op{
+		{Kind: driver.OpPut, Key: "it/a", Value: []byte("a"), Cond: driver.CreateOnly(), Label: "T"},
+		{Kind: driver.OpPut, Key: "it/b", Value: []byte("b"), Cond: driver.CreateOnly(), Label: "T"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := listLabel(t, ix, "T", 0); fmt.Sprint(got) != "[it/a it/b]" {
+		t.Fatalf("labels set in a Txn: %v", got)
+	}
+	// A failed Txn changes no label.
+	if _, err := tx.Txn(bg, []driver.Op{
+		{Kind: driver.OpPut, Key: "it/a", Value: []byte("a"), Cond: driver.Unconditional(), Label: "U"},
+		{Kind: driver.OpPut, Key: "it/b", Value: []byte("b"), Cond: driver.CreateOnly(), Label: "U"},
+	}); !errors.Is(err, driver.ErrConflict) {
+		t.Fatalf("Txn with a failing condition = %v", err)
+	}
+	if got := listLabel(t, ix, "U", 0); len(got) != 0 {
+		t.Fatalf("a failed Txn labelled %v", got)
+	}
+	if _, err := tx.Txn(bg, []driver.Op{{Kind: driver.OpDelete, Key: "it/a", Cond: driver.Unconditional()}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := listLabel(t, ix, "T", 0); fmt.Sprint(got) != "[it/b]" {
+		t.Fatalf("label after Txn delete: %v", got)
+	}
 }
 
 var bg = context.Background()

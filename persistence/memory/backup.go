@@ -98,14 +98,14 @@ func (s *Store) restore(key string, value []byte, version uint64) error {
 	sh := s.shardOf(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if _, exists := sh.m[key]; exists {
+	if _, exists := sh.get(key); exists {
 		return fmt.Errorf("backup holds key %q twice: %w", key, driver.ErrCorrupt)
 	}
 	if err := s.reserve(key); err != nil {
 		return fmt.Errorf("restoring backup: %w", err)
 	}
-	sh.m[key] = item{value: value, version: version}
-	s.tree.Set(key)
+	sh.set(key, item{value: bytesToString(value), version: version})
+	s.tree.Load(key)
 	return nil
 }
 
@@ -147,9 +147,9 @@ func (s *Store) entries() iter.Seq[snapshot.Entry] {
 			for _, k := range keys {
 				sh := s.shardOf(k)
 				sh.mu.RLock()
-				it, ok := sh.m[k]
+				it, ok := sh.get(k)
 				sh.mu.RUnlock()
-				if ok && !yield(snapshot.Entry{Key: k, Value: it.value, Version: it.version}) {
+				if ok && !yield(snapshot.Entry{Key: k, Value: stringToBytes(it.value), Version: it.version}) {
 					return
 				}
 			}

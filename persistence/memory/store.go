@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/orbit-go/orbit/persistence/driver"
 	"github.com/tidwall/btree"
@@ -21,15 +22,41 @@ import (
 
 const shardCount = 64
 
-// item is one stored value. Values are immutable once stored.
+// item is one stored value. Values are immutable once stored (the driver
+// contract), so they are kept as strings sharing the caller's bytes, which
+// saves a slice header per entry. label is the entry's index label,
+// interned in Store.labels.
 type item struct {
-	value   []byte
+	value   string
 	version uint64
+	label   *labelIndex
 }
 
-type shard struct {
-	mu sync.RWMutex
-	m  map[string]item
+func (it item) labelName() string {
+	if it.label == nil {
+		return ""
+	}
+	return it.label.name
+}
+
+func bytesToString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+func stringToBytes(s string) []byte {
+	if s == "" {
+		return []byte{}
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// labelIndex is the ordered set of keys carrying one label.
+type labelIndex struct {
+	name string // the interned label
+	keys *btree.BTreeG[string]
 }
 
 // Options configure a Store.
@@ -53,7 +80,8 @@ type Store struct {
 	seed    maphash.Seed
 	shards  [shardCount]shard
 	treeMu  sync.RWMutex
-	tree    *btree.BTreeG[string] // every key, ordered; guarded by treeMu
+	tree    *btree.BTreeG[string]  // every key, ordered; guarded by treeMu
+	labels  map[string]*labelIndex // guarded by treeMu
 	version atomic.Uint64
 	counted atomic.Int64
 	closed  atomic.Bool
@@ -67,7 +95,10 @@ var (
 	_ driver.Transactional = (*Store)(nil)
 	_ driver.Watcher       = (*Store)(nil)
 	_ driver.HealthChecker = (*Store)(nil)
+	_ driver.Indexer       = (*Store)(nil)
 )
+
+func lessString(a, b string) bool { return a < b }
 
 // New returns an empty store without disk backup and starts nothing.
 func New(opts Options) *Store {
@@ -75,9 +106,10 @@ func New(opts Options) *Store {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.tree = btree.NewBTreeGOptions(func(a, b string) bool { return a < b }, btree.Options{NoLocks: true})
+	s.tree = btree.NewBTreeGOptions(lessString, btree.Options{NoLocks: true, Degree: 64})
+	s.labels = map[string]*labelIndex{}
 	for i := range s.shards {
-		s.shards[i].m = make(map[string]item)
+		s.shards[i].m = make(map[string]uint32)
 	}
 	return s
 }
@@ -120,12 +152,12 @@ func (s *Store) Get(ctx context.Context, key string) (driver.Entry, error) {
 	}
 	sh := s.shardOf(key)
 	sh.mu.RLock()
-	it, ok := sh.m[key]
+	it, ok := sh.get(key)
 	sh.mu.RUnlock()
 	if !ok {
 		return driver.Entry{}, driver.ErrNotFound
 	}
-	return driver.Entry{Key: key, Value: it.value, Version: driver.NumVersion(it.version)}, nil
+	return driver.Entry{Key: key, Value: stringToBytes(it.value), Version: driver.NumVersion(it.version)}, nil
 }
 
 // check evaluates cond against the current state of a key.
@@ -165,32 +197,74 @@ func (s *Store) release(key string) {
 }
 
 func (s *Store) Put(ctx context.Context, key string, value []byte, cond driver.Condition) (driver.Version, error) {
+	return s.put(key, value, cond, "")
+}
+
+// PutIndexed is Put that also files key under label (driver.Indexer).
+func (s *Store) PutIndexed(ctx context.Context, key string, value []byte, cond driver.Condition, label string) (driver.Version, error) {
+	return s.put(key, value, cond, label)
+}
+
+func (s *Store) put(key string, value []byte, cond driver.Condition, label string) (driver.Version, error) {
 	if err := s.checkOpen(); err != nil {
 		return driver.Version{}, err
 	}
 	sh := s.shardOf(key)
 	sh.mu.Lock()
-	cur, exists := sh.m[key]
+	defer sh.mu.Unlock()
+	cur, exists := sh.get(key)
 	if err := check(key, cur, exists, cond); err != nil {
-		sh.mu.Unlock()
 		return driver.Version{}, err
 	}
 	if !exists {
 		if err := s.reserve(key); err != nil {
-			sh.mu.Unlock()
 			return driver.Version{}, err
 		}
 	}
+	return driver.NumVersion(s.setLocked(sh, key, value, label, cur, exists)), nil
+}
+
+// setLocked stores key; the caller holds sh's lock and checked conditions.
+func (s *Store) setLocked(sh *shard, key string, value []byte, label string, cur item, exists bool) uint64 {
 	v := s.version.Add(1)
-	sh.m[key] = item{value: value, version: v}
-	if !exists {
+	li := cur.label
+	if !exists || label != cur.labelName() {
 		s.treeMu.Lock()
-		s.tree.Set(key)
+		if !exists {
+			s.tree.Load(key) // appends to a full node when key is the largest, else Set
+		}
+		if label != cur.labelName() {
+			if cur.label != nil {
+				s.unlabelLocked(cur.label, key)
+			}
+			li = nil
+			if label != "" {
+				li = s.labelLocked(label, key)
+			}
+		}
 		s.treeMu.Unlock()
 	}
+	sh.set(key, item{value: bytesToString(value), version: v, label: li})
 	s.watch.publish(driver.Event{Kind: driver.EventPut, Entry: driver.Entry{Key: key, Value: value, Version: driver.NumVersion(v)}})
-	sh.mu.Unlock()
-	return driver.NumVersion(v), nil
+	return v
+}
+
+// labelLocked files key under label; the caller holds treeMu.
+func (s *Store) labelLocked(label, key string) *labelIndex {
+	li, ok := s.labels[label]
+	if !ok {
+		li = &labelIndex{name: label, keys: btree.NewBTreeGOptions(lessString, btree.Options{NoLocks: true, Degree: 64})}
+		s.labels[label] = li
+	}
+	li.keys.Load(key)
+	return li
+}
+
+func (s *Store) unlabelLocked(li *labelIndex, key string) {
+	li.keys.Delete(key)
+	if li.keys.Len() == 0 && s.labels[li.name] == li {
+		delete(s.labels, li.name)
+	}
 }
 
 func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) error {
@@ -200,7 +274,7 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 	sh := s.shardOf(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	cur, exists := sh.m[key]
+	cur, exists := sh.get(key)
 	if err := check(key, cur, exists, cond); err != nil {
 		return err
 	}
@@ -213,10 +287,13 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 
 // deleteLocked removes key; the caller holds sh's lock.
 func (s *Store) deleteLocked(sh *shard, key string, cur item) {
-	delete(sh.m, key)
+	sh.del(key)
 	s.release(key)
 	s.treeMu.Lock()
 	s.tree.Delete(key)
+	if cur.label != nil {
+		s.unlabelLocked(cur.label, key)
+	}
 	s.treeMu.Unlock()
 	s.watch.publish(driver.Event{Kind: driver.EventDelete, Entry: driver.Entry{Key: key, Version: driver.NumVersion(cur.version)}})
 }
@@ -228,19 +305,45 @@ func (s *Store) List(ctx context.Context, prefix string, opts driver.ListOptions
 	if err := s.checkOpen(); err != nil {
 		return driver.ListPage{}, err
 	}
-	limit := opts.Limit
-	if limit <= 0 {
-		limit = DefaultListLimit
-	}
 	start := prefix
 	if opts.StartAfter != "" && opts.StartAfter >= prefix {
 		start = opts.StartAfter + "\x00"
 	}
+	s.treeMu.RLock()
+	keys, more := collect(s.tree, start, opts.Limit, func(k string) bool { return strings.HasPrefix(k, prefix) })
+	s.treeMu.RUnlock()
+	return s.page(keys, more, nil), nil
+}
+
+// ListIndex lists the entries labelled label (driver.Indexer).
+func (s *Store) ListIndex(ctx context.Context, label string, opts driver.ListOptions) (driver.ListPage, error) {
+	if err := s.checkOpen(); err != nil {
+		return driver.ListPage{}, err
+	}
+	start := ""
+	if opts.StartAfter != "" {
+		start = opts.StartAfter + "\x00"
+	}
+	var keys []string
+	var more bool
+	s.treeMu.RLock()
+	li, ok := s.labels[label]
+	if ok {
+		keys, more = collect(li.keys, start, opts.Limit, func(string) bool { return true })
+	}
+	s.treeMu.RUnlock()
+	return s.page(keys, more, li), nil
+}
+
+// collect returns up to limit keys of t from start while keep holds.
+func collect(t *btree.BTreeG[string], start string, limit int, keep func(string) bool) ([]string, bool) {
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
 	keys := make([]string, 0, min(limit, 256))
 	more := false
-	s.treeMu.RLock()
-	s.tree.Ascend(start, func(k string) bool {
-		if !strings.HasPrefix(k, prefix) {
+	t.Ascend(start, func(k string) bool {
+		if !keep(k) {
 			return false
 		}
 		if len(keys) == limit {
@@ -250,18 +353,23 @@ func (s *Store) List(ctx context.Context, prefix string, opts driver.ListOptions
 		keys = append(keys, k)
 		return true
 	})
-	s.treeMu.RUnlock()
+	return keys, more
+}
+
+// page reads the entries of keys (skipping those deleted or relabelled
+// since the keys were collected).
+func (s *Store) page(keys []string, more bool, label *labelIndex) driver.ListPage {
 	page := driver.ListPage{Entries: make([]driver.Entry, 0, len(keys)), More: more}
 	for _, k := range keys {
 		sh := s.shardOf(k)
 		sh.mu.RLock()
-		it, ok := sh.m[k]
+		it, ok := sh.get(k)
 		sh.mu.RUnlock()
-		if ok { // deleted since the tree was read: skip
-			page.Entries = append(page.Entries, driver.Entry{Key: k, Value: it.value, Version: driver.NumVersion(it.version)})
+		if ok && (label == nil || it.label == label) {
+			page.Entries = append(page.Entries, driver.Entry{Key: k, Value: stringToBytes(it.value), Version: driver.NumVersion(it.version)})
 		}
 	}
-	return page, nil
+	return page
 }
 
 // Len returns the number of stored keys (counted or not).

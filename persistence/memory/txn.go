@@ -49,7 +49,7 @@ func (s *Store) Txn(ctx context.Context, ops []driver.Op) ([]driver.Version, err
 	}()
 	newCounted := 0
 	for n, op := range ops {
-		cur, exists := s.shards[idx[n]].m[op.Key]
+		cur, exists := s.shards[idx[n]].get(op.Key)
 		if err := check(op.Key, cur, exists, op.Cond); err != nil {
 			return nil, err
 		}
@@ -70,23 +70,18 @@ func (s *Store) Txn(ctx context.Context, ops []driver.Op) ([]driver.Version, err
 	versions := make([]driver.Version, len(ops))
 	for n, op := range ops {
 		sh := &s.shards[idx[n]]
-		cur, exists := sh.m[op.Key]
+		cur, exists := sh.get(op.Key)
 		switch op.Kind {
 		case driver.OpPut:
-			v := s.version.Add(1)
-			sh.m[op.Key] = item{value: op.Value, version: v}
-			if !exists {
-				s.treeMu.Lock()
-				s.tree.Set(op.Key)
-				s.treeMu.Unlock()
-			}
-			versions[n] = driver.NumVersion(v)
-			s.watch.publish(driver.Event{Kind: driver.EventPut, Entry: driver.Entry{Key: op.Key, Value: op.Value, Version: versions[n]}})
+			versions[n] = driver.NumVersion(s.setLocked(sh, op.Key, op.Value, op.Label, cur, exists))
 		case driver.OpDelete:
 			if exists {
-				delete(sh.m, op.Key)
+				sh.del(op.Key)
 				s.treeMu.Lock()
 				s.tree.Delete(op.Key)
+				if cur.label != nil {
+					s.unlabelLocked(cur.label, op.Key)
+				}
 				s.treeMu.Unlock()
 				s.watch.publish(driver.Event{Kind: driver.EventDelete, Entry: driver.Entry{Key: op.Key, Version: driver.NumVersion(cur.version)}})
 			}

@@ -17,10 +17,13 @@ import (
 )
 
 const (
-	readBufSize  = 256 << 10 // decoder window over the uncompressed body
-	largeChunk   = 1 << 20   // large fields are read and grown by this much at a time
+	largeChunk   = 1 << 20 // large fields are read and grown by this much at a time
 	checkBufSize = 1 << 20
 )
+
+// readBufSize is the decoder's window over the uncompressed body (at least
+// binary.MaxVarintLen64); tests shrink it.
+var readBufSize = 256 << 10
 
 // Read restores the snapshot at path: it calls fn for each entry, in file
 // order, and returns the number of entries handed to fn, the file size and
@@ -119,7 +122,7 @@ func decodeBody(path string, c Compression, body io.Reader, want uint64, fn func
 		}
 		if tag == 0 {
 			d.crcTo(d.mark) // the checksum stops before the end marker
-			return n, d.finish(path, c, n, want)
+			return n, d.finish(path, c, n, want, d.crc)
 		}
 		var ent Entry
 		if tag-1 > MaxKeyLen {
@@ -260,7 +263,8 @@ func (d *bodyReader) fail(path string, c Compression, n int, err error) error {
 }
 
 // finish checks the end marker, whose tag has just been read.
-func (d *bodyReader) finish(path string, c Compression, n int, want uint64) error {
+// bodyCRC is the checksum of the records, taken before the marker is read.
+func (d *bodyReader) finish(path string, c Compression, n int, want uint64, bodyCRC uint32) error {
 	count, err := d.uvarint()
 	if err != nil {
 		return d.fail(path, c, n, err)
@@ -275,7 +279,7 @@ func (d *bodyReader) finish(path string, c Compression, n int, want uint64) erro
 		return corrupt(path, "end marker counts %d entries, body holds %d", count, n)
 	case count != want:
 		return corrupt(path, "trailer counts %d entries, body holds %d", want, n)
-	case sum != d.crc:
+	case sum != bodyCRC:
 		return corrupt(path, "bad checksum over the uncompressed body")
 	}
 	// The stream must end here, and cleanly: reaching EOF also makes the

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"errors"
+	"io"
 	"io/fs"
 	"math"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/orbit-go/orbit/persistence/driver"
 )
@@ -247,3 +249,32 @@ func TestReadErrors(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestSmallWindows decodes through tiny windows and readers that return
+// short reads, so that every record, varint and end marker straddles a
+// window boundary somewhere.
+func TestSmallWindows(t *testing.T) {
+	defer func(n int) { readBufSize = n }(readBufSize)
+	r := rand.New(rand.NewPCG(11, 12))
+	ents := sampleEntries(r, 40)
+	ents = append(ents, Entry{Key: "big", Value: bytes.Repeat([]byte{7}, 5000)}, Entry{Key: "last"})
+	for _, c := range allCompressions {
+		path := filepath.Join(t.TempDir(), "snap")
+		mustWrite(t, path, c, ents)
+		full, _ := os.ReadFile(path)
+		for size := 16; size <= 34; size++ {
+			readBufSize = size
+			for _, wrap := range []func(io.Reader) io.Reader{iotest.OneByteReader, iotest.HalfReader, iotest.DataErrReader} {
+				var got []Entry
+				_, err := decodeBody(path, c, wrap(bytes.NewReader(bodyOf(full))), uint64(len(ents)), func(e Entry) error {
+					got = append(got, e)
+					return nil
+				})
+				if err != nil {
+					t.Fatalf("%s, window %d: %v", c, size, err)
+				}
+				equalEntries(t, got, ents)
+			}
+		}
+	}
+}

@@ -39,7 +39,8 @@ const (
 // the size of the file.
 //
 // The entries are streamed: Write holds at most a few MiB whatever their
-// number. It writes a temporary file ".<base>.tmp-<random>" (mode 0600) in
+// number, and it neither modifies nor retains an entry's Key and Value once
+// seq asks for the next one. It writes a temporary file ".<base>.tmp-<random>" (mode 0600) in
 // the directory of path, fsyncs it, renames it over path and fsyncs the
 // directory. If Write fails before the rename, the previous file at path is
 // left intact and the temporary file is removed (also if seq panics: the

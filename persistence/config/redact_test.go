@@ -1,0 +1,182 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const secretMark = "s3cr3t-value"
+
+// secretConfig returns a configuration with one provider of each type in
+// which every secret field holds a distinctive secret, the Redis URL
+// carries a password, and a composite has a backup with secrets.
+func secretConfig(t *testing.T) *Config {
+	t.Helper()
+	cfg := &Config{Source: "s.toml", Defaults: Defaults{"memory", "memory"}, Providers: map[string]ProviderConfig{}}
+	for _, typ := range AllTypes {
+		pc, _ := ProviderConfigFor(typ)
+		cfg.Providers[strings.ToLower(string(typ))] = pc
+	}
+	// Set by hand, not from the tags, so that a missing tag is caught.
+	cfg.Providers["s3"].(*S3Config).SecretAccessKey = secretMark + "-s3"
+	az := cfg.Providers["azure"].(*AzureConfig)
+	az.AccountKey, az.ConnectionString, az.SASToken = secretMark+"-ak", secretMark+"-cs", secretMark+"-sas"
+	cfg.Providers["etcd"].(*EtcdConfig).Password = secretMark + "-etcd"
+	cfg.Providers["redis"].(*RedisConfig).Password = secretMark + "-redis"
+	cfg.Providers["minio"].(*MinIOConfig).SecretKey = secretMark + "-minio"
+	cfg.Providers["redis"].(*RedisConfig).URL = "redis://user:" + secretMark + "-url@h:6379/0"
+	cfg.Providers["redis2"] = &RedisConfig{URL: "redis://:" + secretMark + "-pw@h?password=" + secretMark + "-q"}
+	cfg.Providers["redis3"] = &RedisConfig{URL: "redis://u:" + secretMark + "%zz@h"} // does not parse
+	c := cfg.Providers["composite"].(*CompositeConfig)
+	c.Primary = cfg.Providers["etcd"]
+	c.Backup = cfg.Providers["s3"]
+	return cfg
+}
+
+func noSecret(t *testing.T, what, s string) {
+	t.Helper()
+	if strings.Contains(s, secretMark) {
+		t.Errorf("%s contains a secret:\n%s", what, s)
+	}
+}
+
+func TestRedactionEverywhere(t *testing.T) {
+	cfg := secretConfig(t)
+	before := fmt.Sprintf("%#v", cfg.Providers["s3"].(*S3Config).SecretAccessKey)
+
+	noSecret(t, "String()", cfg.String())
+	data, err := cfg.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	noSecret(t, "MarshalJSON()", string(data))
+	for _, v := range []any{cfg, *cfg, cfg.Providers} {
+		data, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		noSecret(t, fmt.Sprintf("json.Marshal(%T)", v), string(data))
+	}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
+		noSecret(t, verb+" *Config", fmt.Sprintf(verb, cfg))
+		noSecret(t, verb+" Config", fmt.Sprintf(verb, *cfg))
+		noSecret(t, verb+" map", fmt.Sprintf(verb, cfg.Providers))
+		for name, pc := range cfg.Providers {
+			noSecret(t, verb+" "+name, fmt.Sprintf(verb, pc))
+			noSecret(t, verb+" "+name+" value", fmt.Sprintf(verb, reflect.ValueOf(pc).Elem().Interface()))
+		}
+	}
+	var sb strings.Builder
+	slog.New(slog.NewJSONHandler(&sb, nil)).Info("cfg", "config", cfg, "s3", *cfg.Providers["s3"].(*S3Config))
+	slog.New(slog.NewTextHandler(&sb, nil)).Info("cfg", "config", *cfg, "azure", cfg.Providers["azure"])
+	noSecret(t, "slog", sb.String())
+
+	// Validation errors never show secrets either.
+	bad := secretConfig(t)
+	bad.Providers["etcd"].(*EtcdConfig).Endpoints = []string{"ftp://u:" + secretMark + "@h"}
+	noSecret(t, "Validate()", bad.Validate().Error())
+
+	// Rendering did not modify the original.
+	if after := fmt.Sprintf("%#v", cfg.Providers["s3"].(*S3Config).SecretAccessKey); after != before {
+		t.Errorf("secret changed: %s -> %s", before, after)
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	cfg := secretConfig(t)
+	r := cfg.Redacted()
+	if r.Source != cfg.Source || r.Defaults != cfg.Defaults || len(r.Providers) != len(cfg.Providers) {
+		t.Fatalf("Redacted lost data")
+	}
+	for name, pc := range cfg.Providers {
+		rv, _ := configValue(r.Providers[name])
+		ov, _ := configValue(pc)
+		if rv.Addr().Pointer() == ov.Addr().Pointer() {
+			t.Errorf("%s: not a copy", name)
+		}
+		for _, f := range fieldsOf(ov.Type()) {
+			o, n := ov.Field(f.index), rv.Field(f.index)
+			switch {
+			case f.secret && o.String() == "":
+				if n.String() != "" {
+					t.Errorf("%s.%s: empty secret became %q", name, f.key, n.String())
+				}
+			case f.secret:
+				if !strings.HasPrefix(o.String(), secretMark) || n.String() != RedactedValue {
+					t.Errorf("%s.%s: %q -> %q", name, f.key, o.String(), n.String())
+				}
+			case f.kind == kindProvider:
+				// checked below
+			case !reflect.DeepEqual(o.Interface(), n.Interface()) && !f.userinfo:
+				t.Errorf("%s.%s changed", name, f.key)
+			}
+		}
+	}
+	urls := map[string]string{
+		"redis":  "redis://user:REDACTED@h:6379/0",
+		"redis2": "redis://:REDACTED@h?password=REDACTED",
+		"redis3": "redis://REDACTED@h",
+	}
+	for name, want := range urls {
+		if got := r.Providers[name].(*RedisConfig).URL; got != want {
+			t.Errorf("%s url = %q, want %q", name, got, want)
+		}
+	}
+	c := r.Providers["composite"].(*CompositeConfig)
+	if c.Backup.(*S3Config).SecretAccessKey != RedactedValue || c.Backup == cfg.Providers["s3"] {
+		t.Errorf("composite backup not redacted in a copy")
+	}
+	// Empty secrets stay empty; URLs without a password are unchanged.
+	s := okS3()
+	if Redact(s).(*S3Config).SecretAccessKey != "" || redactURL("redis://user@h:1") != "redis://user@h:1" {
+		t.Errorf("empty secret or password-less URL changed")
+	}
+	if Redact(nil) != nil || (*Config)(nil).Redacted() != nil {
+		t.Errorf("nil not preserved")
+	}
+	if f := (foreign{}); Redact(f) != f {
+		t.Errorf("foreign implementation not returned as is")
+	}
+}
+
+// A nested composite (invalid) is rendered without its children, and a
+// self-referencing one does not loop.
+func TestRenderNestedComposite(t *testing.T) {
+	inner := okComposite()
+	inner.Backup.(*S3Config).SecretAccessKey = secretMark
+	outer := okComposite()
+	outer.Primary = inner
+	outer.Backup = outer
+	cfg := &Config{Providers: map[string]ProviderConfig{"c": outer}}
+	noSecret(t, "String", cfg.String())
+	data, _ := cfg.MarshalJSON()
+	noSecret(t, "MarshalJSON", string(data))
+	if r := Redact(outer).(*CompositeConfig); r.Primary.(*CompositeConfig).Backup != nil {
+		t.Errorf("children of a nested composite kept in the redacted copy")
+	}
+	checkErr(t, cfg.Validate(), `providers.c.primary: a composite may not nest a composite`, `providers.c.backup: a composite may not nest a composite`)
+}
+
+// Exactly these keys are tagged secret.
+func TestSecretFields(t *testing.T) {
+	want := map[string]string{
+		"S3Config.secret_access_key": "true", "AzureConfig.account_key": "true", "AzureConfig.connection_string": "true",
+		"AzureConfig.sas_token": "true", "EtcdConfig.password": "true", "RedisConfig.password": "true",
+		"MinIOConfig.secret_key": "true", "RedisConfig.url": "userinfo",
+	}
+	got := map[string]string{}
+	for typ := range knownTypes {
+		for _, f := range fieldsOf(typ.Elem()) {
+			if s := typ.Elem().Field(f.index).Tag.Get("secret"); s != "" {
+				got[typ.Elem().Name()+"."+f.key] = s
+			}
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("secret fields = %v, want %v", got, want)
+	}
+}
