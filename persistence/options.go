@@ -38,6 +38,7 @@ type options struct {
 	healthTimeout   time.Duration
 	registerer      prometheus.Registerer
 	logger          *slog.Logger
+	checkOnly       bool
 }
 
 func defaultOptions() options {
@@ -75,6 +76,11 @@ func WithMetricsRegisterer(r prometheus.Registerer) Option {
 
 // WithLogger sets the logger for provider events (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithCheckOnly opens providers for inspection only (orbit-server check):
+// drivers must not write anything on open or close that a running server
+// owns, such as the memory provider's disk backup.
+func WithCheckOnly() Option { return func(o *options) { o.checkOnly = true } }
 
 // WithHealthTimeout bounds each health probe.
 func WithHealthTimeout(d time.Duration) Option { return func(o *options) { o.healthTimeout = d } }

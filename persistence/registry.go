@@ -21,6 +21,9 @@ type DriverEnv struct {
 	Name   string
 	Logger *slog.Logger
 	Clock  clock.Clock
+	// CheckOnly asks the driver to write nothing that a running server owns
+	// (see WithCheckOnly).
+	CheckOnly bool
 	// OpenDriver opens a nested provider configuration (for the Composite
 	// provider's primary and backup).
 	OpenDriver func(ctx context.Context, name string, cfg config.ProviderConfig) (driver.Store, error)
@@ -96,7 +99,7 @@ func openDriver(ctx context.Context, name string, cfg config.ProviderConfig, o *
 		return nil, fmt.Errorf("provider %q: unknown type %q (known types: %s): %w", name, t, typeList(config.AllTypes), ErrInvalidArgument)
 	}
 	env := DriverEnv{
-		Name: name, Logger: o.logger.With("provider", name, "type", string(t)), Clock: o.clock,
+		Name: name, Logger: o.logger.With("provider", name, "type", string(t)), Clock: o.clock, CheckOnly: o.checkOnly,
 		OpenDriver: func(ctx context.Context, nested string, c config.ProviderConfig) (driver.Store, error) {
 			return openDriver(ctx, nested, c, o)
 		},

@@ -23,6 +23,8 @@ type BackupOptions struct {
 	Interval time.Duration
 	// Compression: "None", "Gzip", "Lz4" or "Zstd".
 	Compression string
+	// ReadOnly restores the backup but never writes it (inspection).
+	ReadOnly bool
 }
 
 // backupLoop writes the store to disk every interval and on stop.
@@ -46,16 +48,20 @@ func startBackup(s *Store, opts BackupOptions) (*backupLoop, error) {
 		return nil, err
 	}
 	opts.Compression = string(comp)
-	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o755); err != nil {
-		return nil, fmt.Errorf("memory store: create disk_backup directory: %w", err)
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(opts.Path), 0o755); err != nil {
+			return nil, fmt.Errorf("memory store: create disk_backup directory: %w", err)
+		}
 	}
-	if err := snapshot.CleanTemp(opts.Path); err != nil {
-		s.log.Warn("could not remove stale backup temp files", "path", opts.Path, "error", err)
+	if !opts.ReadOnly {
+		if err := snapshot.CleanTemp(opts.Path); err != nil {
+			s.log.Warn("could not remove stale backup temp files", "path", opts.Path, "error", err)
+		}
 	}
 	start := time.Now()
 	var maxVersion uint64
 	stats, err := snapshot.Read(opts.Path, func(e snapshot.Entry) error {
-		if err := s.restore(e.Key, e.Value, e.Version); err != nil {
+		if err := s.restore(e.Key, e.Value, e.Version, e.Label); err != nil {
 			return err
 		}
 		maxVersion = max(maxVersion, e.Version)
@@ -91,7 +97,7 @@ func parseCompression(c string) (snapshot.Compression, error) {
 }
 
 // restore inserts one entry read from the backup.
-func (s *Store) restore(key string, value []byte, version uint64) error {
+func (s *Store) restore(key string, value []byte, version uint64, label string) error {
 	if key == "" || version == 0 {
 		return fmt.Errorf("backup entry with empty key or zero version: %w", driver.ErrCorrupt)
 	}
@@ -104,14 +110,18 @@ func (s *Store) restore(key string, value []byte, version uint64) error {
 	if err := s.reserve(key); err != nil {
 		return fmt.Errorf("restoring backup: %w", err)
 	}
-	sh.set(key, item{value: bytesToString(value), version: version})
+	it := item{value: bytesToString(value), version: version}
 	s.tree.Load(key)
+	if label != "" {
+		it.label = s.labelLocked(label, key)
+	}
+	sh.set(key, it)
 	return nil
 }
 
 func (b *backupLoop) loop() {
 	defer close(b.done)
-	if b.opts.Interval <= 0 {
+	if b.opts.Interval <= 0 || b.opts.ReadOnly {
 		<-b.stopC
 		return
 	}
@@ -149,7 +159,7 @@ func (s *Store) entries() iter.Seq[snapshot.Entry] {
 				sh.mu.RLock()
 				it, ok := sh.get(k)
 				sh.mu.RUnlock()
-				if ok && !yield(snapshot.Entry{Key: k, Value: stringToBytes(it.value), Version: it.version}) {
+				if ok && !yield(snapshot.Entry{Key: k, Value: stringToBytes(it.value), Version: it.version, Label: it.labelName()}) {
 					return
 				}
 			}
@@ -163,6 +173,9 @@ func (s *Store) entries() iter.Seq[snapshot.Entry] {
 
 // run writes one backup now.
 func (b *backupLoop) run() error {
+	if b.opts.ReadOnly {
+		return nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	start := time.Now()

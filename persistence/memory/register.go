@@ -29,5 +29,8 @@ func OptionsFromConfig(c *config.MemoryConfig) Options {
 func open(ctx context.Context, cfg config.ProviderConfig, env persistence.DriverEnv) (driver.Store, error) {
 	o := OptionsFromConfig(cfg.(*config.MemoryConfig))
 	o.Logger = env.Logger
+	if o.Backup != nil && env.CheckOnly {
+		o.Backup.ReadOnly = true
+	}
 	return Open(ctx, o)
 }

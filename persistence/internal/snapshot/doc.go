@@ -36,6 +36,7 @@
 //	LZ4 frame with content checksum, a zstd frame with checksum; None: the
 //	bytes as they are) whose uncompressed content is exactly
 //	   record*   uvarint(len(key)+1) key uvarint(len(value)) value uvarint(version)
+//	             uvarint(len(label)) label
 //	   end       0x00 uvarint(entry count) crc32c(4 bytes)
 //	where crc32c (Castagnoli) covers every uncompressed byte before the end
 //	marker. Nothing may follow the end marker in the uncompressed stream.

@@ -54,7 +54,7 @@ func equalEntries(t testing.TB, got, want []Entry) {
 	}
 	for i := range want {
 		g, w := got[i], want[i]
-		if g.Key != w.Key || !bytes.Equal(g.Value, w.Value) || g.Version != w.Version {
+		if g.Key != w.Key || !bytes.Equal(g.Value, w.Value) || g.Version != w.Version || g.Label != w.Label {
 			t.Fatalf("entry %d: got {%.40q, %d value bytes, v%d}, want {%.40q, %d value bytes, v%d}",
 				i, g.Key, len(g.Value), g.Version, w.Key, len(w.Value), w.Version)
 		}
@@ -101,6 +101,9 @@ func sampleEntries(r *rand.Rand, n int) []Entry {
 			val[j] = byte(r.IntN(8)) // compressible
 		}
 		ents[i] = Entry{Key: key, Value: val, Version: r.Uint64() >> r.IntN(64)}
+		if i%2 == 0 {
+			ents[i].Label = fmt.Sprintf("default/node-%d", i%5)
+		}
 	}
 	return ents
 }

@@ -153,6 +153,20 @@ func decodeBody(path string, c Compression, body io.Reader, want uint64, fn func
 		if ent.Version, err = d.uvarint(); err != nil {
 			return n, d.fail(path, c, n, err)
 		}
+		llen, err := d.uvarint()
+		if err != nil {
+			return n, d.fail(path, c, n, err)
+		}
+		if llen > MaxKeyLen {
+			return n, corrupt(path, "entry %d: bad length: label of %d bytes", n, llen)
+		}
+		if llen > 0 {
+			label, err := d.bytes(int(llen))
+			if err != nil {
+				return n, d.fail(path, c, n, err)
+			}
+			ent.Label = string(label)
+		}
 		if uint64(n) >= want {
 			return n, corrupt(path, "more entries than the %d announced", want)
 		}

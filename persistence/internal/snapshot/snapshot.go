@@ -15,6 +15,8 @@ type Entry struct {
 	Key     string
 	Value   []byte
 	Version uint64
+	// Label is the entry's index label ("" = none), see driver.Indexer.
+	Label string
 }
 
 // Compression names the compression of a snapshot body. The spellings are

@@ -191,6 +191,9 @@ func (e *encoder) add(ent Entry) error {
 	if len(ent.Key) > MaxKeyLen {
 		return fmt.Errorf("entry %d: key of %d bytes exceeds %d: %w", e.n, len(ent.Key), MaxKeyLen, driver.ErrInvalidArgument)
 	}
+	if len(ent.Label) > MaxKeyLen {
+		return fmt.Errorf("entry %d (key %.64q): label of %d bytes exceeds %d: %w", e.n, ent.Key, len(ent.Label), MaxKeyLen, driver.ErrInvalidArgument)
+	}
 	if len(ent.Value) > MaxValueLen {
 		return fmt.Errorf("entry %d (key %.64q): value of %d bytes exceeds %d: %w", e.n, ent.Key, len(ent.Value), MaxValueLen, driver.ErrInvalidArgument)
 	}
@@ -205,7 +208,9 @@ func (e *encoder) add(ent Entry) error {
 	} else {
 		b = append(b, ent.Value...)
 	}
-	e.buf = binary.AppendUvarint(b, ent.Version)
+	b = binary.AppendUvarint(b, ent.Version)
+	b = binary.AppendUvarint(b, uint64(len(ent.Label)))
+	e.buf = append(b, ent.Label...)
 	e.n++
 	if len(e.buf) >= batchSize {
 		e.flush()

@@ -1,0 +1,23 @@
+# Orbit — the two commands of the README and a few helpers.
+.PHONY: run test test-short build bench lint
+
+# Run the server on its embedded default (memory provider, backup in ./data).
+run:
+	go run ./cmd/orbit-server serve
+
+# Install the real backend servers and run the whole suite (-race, backends required).
+test:
+	./scripts/test.sh
+
+# Plain `go test ./...`: backend tests whose server is absent are skipped.
+test-short:
+	go test ./...
+
+build:
+	mkdir -p bin && go build -o bin/orbit-server ./cmd/orbit-server
+
+bench:
+	go test -run '^$$' -bench . -benchtime 2s ./persistence/memory/
+
+lint:
+	go vet ./... && test -z "$$(gofmt -l $$(git ls-files '*.go'))"
