@@ -145,12 +145,53 @@ func (a *addressables) Place(ctx context.Context, ref AddressableReference, node
 	return AddressableLease{}, fmt.Errorf("place %s: lost %d compare-and-swap races in a row: %w", ref, a.opt.casRetries, ErrConflict)
 }
 
-func (a *addressables) Get(ctx context.Context, ref AddressableReference) (AddressableLease, error) {
-	if err := ref.Validate(); err != nil {
-		return AddressableLease{}, err
+func (a *addressables) Takeover(ctx context.Context, ref AddressableReference, from NodeID, fromEpoch uint64, to NodeID, ttl time.Duration) (AddressableLease, error) {
+	for _, err := range []error{ref.Validate(), from.Validate(), to.Validate(), checkTTL(ttl)} {
+		if err != nil {
+			return AddressableLease{}, err
+		}
 	}
+	key := leaseKey(ref)
+	for attempt := 0; attempt < a.opt.casRetries; attempt++ {
+		prev, ver, found, err := a.read(ctx, key)
+		if err != nil {
+			return AddressableLease{}, fmt.Errorf("takeover %s: %w", ref, err)
+		}
+		now := a.opt.clock.Now()
+		if !found || prev.Node != from || prev.Epoch != fromEpoch {
+			if found && !prev.Released && prev.Live(now) {
+				return prev.AddressableLease, &LeaseConflictError{Current: prev.AddressableLease}
+			}
+			return AddressableLease{}, fmt.Errorf("takeover %s: the lease is no longer held by node %s at epoch %d: %w", ref, from, fromEpoch, ErrFenced)
+		}
+		lease := AddressableLease{Reference: ref, Node: to, CreatedAt: now, RenewAt: now.Add(ttl / 2), ExpiresAt: now.Add(ttl),
+			Epoch: nextEpoch(prev.Epoch, now)}
+		err = a.writeLease(ctx, key, leaseRecord{AddressableLease: lease}, ver, true, prev.Node, true)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return AddressableLease{}, fmt.Errorf("takeover %s: %w", ref, err)
+		}
+		return lease, nil
+	}
+	return AddressableLease{}, fmt.Errorf("takeover %s: lost %d compare-and-swap races in a row: %w", ref, a.opt.casRetries, ErrConflict)
+}
+
+func (a *addressables) Get(ctx context.Context, ref AddressableReference) (AddressableLease, error) {
+	// Validation is deferred to the miss path: the key encoding is
+	// injective and only valid references are ever written, so a record
+	// found under leaseKey(ref) proves ref valid. Lookups are the hot path.
 	rec, _, found, err := a.read(ctx, leaseKey(ref))
+	if !found && err == nil {
+		if verr := ref.Validate(); verr != nil {
+			return AddressableLease{}, verr
+		}
+	}
 	if err != nil {
+		if verr := ref.Validate(); verr != nil {
+			return AddressableLease{}, verr
+		}
 		return AddressableLease{}, err
 	}
 	if !found || rec.Released || !rec.Live(a.opt.clock.Now()) {

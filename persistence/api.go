@@ -59,6 +59,13 @@ type AddressableDirectory interface {
 	// *LeaseConflictError (errors.Is(err, ErrConflict)). If node itself
 	// already holds it, Place returns the existing lease and no error.
 	Place(ctx context.Context, ref AddressableReference, node NodeID, ttl time.Duration) (AddressableLease, error)
+	// Takeover replaces the lease held by (from, fromEpoch) with a new
+	// lease for node to, whether or not the old one has expired: for a
+	// holder the caller has established is gone (its node lease expired or
+	// it left the cluster). Compare-and-swap: if the record is no longer at
+	// (from, fromEpoch) it returns the current lease with a
+	// *LeaseConflictError when another node holds it unexpired, else ErrFenced.
+	Takeover(ctx context.Context, ref AddressableReference, from NodeID, fromEpoch uint64, to NodeID, ttl time.Duration) (AddressableLease, error)
 	// Get returns the unexpired lease of ref, or ErrNotFound.
 	Get(ctx context.Context, ref AddressableReference) (AddressableLease, error)
 	// Renew extends the lease to now+ttl; only the holder presenting its

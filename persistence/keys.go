@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Storage key layout (identical on every backend; backends may prepend their
@@ -90,6 +91,9 @@ func appendTypedKey(b []byte, k AddressableKey) []byte {
 }
 
 func appendEscaped(b []byte, s string) []byte {
+	if strings.IndexByte(s, '/') < 0 && strings.IndexByte(s, '%') < 0 {
+		return append(b, s...)
+	}
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '%':
@@ -105,14 +109,19 @@ func appendEscaped(b []byte, s string) []byte {
 
 // leaseKey is the storage key of ref's lease record.
 func leaseKey(ref AddressableReference) string {
-	b := make([]byte, 0, 4+len(ref.Namespace)+len(ref.Type)+len(ref.Key.s)+20)
+	// One allocation of (nearly) the exact size: escaping is rare.
+	size := len(leasePrefix) + len(ref.Namespace) + len(ref.Type) + len(ref.Key.s) + 3
+	if ref.Key.kind == KeyInt32 || ref.Key.kind == KeyInt64 {
+		size += 20
+	}
+	b := make([]byte, 0, size)
 	b = append(b, leasePrefix...)
 	b = appendEscaped(b, ref.Namespace)
 	b = append(b, '/')
 	b = appendEscaped(b, ref.Type)
 	b = append(b, '/')
 	b = appendTypedKey(b, ref.Key)
-	return string(b)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is never written again
 }
 
 // leaseNamespacePrefix is the prefix of every lease record of namespace ns

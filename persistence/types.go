@@ -28,11 +28,24 @@ func checkIdent(field, s string, max int) error {
 	if len(s) > max {
 		return invalid(field, "is %d bytes, the limit is %d", len(s), max)
 	}
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f {
+			return invalid(field, "contains control character %U", rune(c))
+		}
+		if c >= 0x80 {
+			ascii = false
+		}
+	}
+	if ascii {
+		return nil
+	}
 	if !utf8.ValidString(s) {
 		return invalid(field, "is not valid UTF-8")
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
+		if r >= 0x80 && r < 0xa0 { // C1 controls
 			return invalid(field, "contains control character %U", r)
 		}
 	}

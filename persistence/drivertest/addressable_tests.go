@@ -29,6 +29,7 @@ func (h Harness) runAddressableTests(t *testing.T) {
 	t.Run("SingleActivationRace", h.testSingleActivationRace)
 	t.Run("RenewReleaseFencing", h.testRenewReleaseFencing)
 	t.Run("UpdateCAS", h.testUpdateCAS)
+	t.Run("Takeover", h.testTakeover)
 	t.Run("EpochsGrow", h.testEpochsGrow)
 	t.Run("ExpiryAndCleanup", h.testExpiryAndCleanup)
 	t.Run("RenewBeatsConcurrentCleanup", h.testRenewBeatsCleanup)
@@ -261,6 +262,51 @@ func (h Harness) testUpdateCAS(t *testing.T) {
 	})
 	if wins != 8 {
 		t.Fatalf("%d of 8 holder updates succeeded: %v", wins, errs)
+	}
+}
+
+func (h Harness) testTakeover(t *testing.T) {
+	e := h.newEnv(t)
+	l, err := e.addrs.Place(e.ctx, ref("t"), node("dead"), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Racing takeovers of the same dead holder: exactly one wins.
+	var mu sync.Mutex
+	var winner persistence.AddressableLease
+	wins, errs := race(h.Racers, func(i int) error {
+		nl, err := e.addrs.Takeover(e.ctx, ref("t"), node("dead"), l.Epoch, node(fmt.Sprint("heir", i)), ttl)
+		if err == nil {
+			mu.Lock()
+			winner = nl
+			mu.Unlock()
+		}
+		return err
+	})
+	if wins != 1 {
+		t.Fatalf("%d takeovers won, want exactly 1", wins)
+	}
+	for _, err := range errs {
+		if !errors.Is(err, persistence.ErrConflict) {
+			t.Fatalf("losing takeover = %v, want a conflict naming the winner", err)
+		}
+	}
+	if winner.Epoch <= l.Epoch {
+		t.Fatalf("takeover epoch %d <= %d", winner.Epoch, l.Epoch)
+	}
+	// The old holder is fenced; a stale takeover too.
+	if _, err := e.addrs.Renew(e.ctx, ref("t"), node("dead"), l.Epoch, ttl); !errors.Is(err, persistence.ErrFenced) {
+		t.Fatalf("renew by the replaced holder = %v, want ErrFenced", err)
+	}
+	if got := listByNode(t, e, winner.Node, 0); len(got) != 1 {
+		t.Fatalf("ListByNode(new holder) = %v", got)
+	}
+	if got := listByNode(t, e, node("dead"), 0); len(got) != 0 {
+		t.Fatalf("ListByNode(old holder) = %v", got)
+	}
+	e.clock.Advance(ttl)
+	if _, err := e.addrs.Takeover(e.ctx, ref("t"), node("dead"), l.Epoch, node("late"), ttl); !errors.Is(err, persistence.ErrFenced) {
+		t.Fatalf("stale takeover = %v, want ErrFenced", err)
 	}
 }
 
