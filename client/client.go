@@ -1,0 +1,276 @@
+// Package client is the Go client of an Orbit cluster server.
+//
+// A Client is one gRPC connection to a server. Any process may use it to
+// find (or place) the node hosting an addressable with LocateOrPlace, and to
+// list the cluster's nodes. A process that hosts addressables joins the
+// cluster with Join and gets a *Node, which renews its membership lease in
+// the background for as long as it is a member, renews and abandons the
+// addressable leases it holds, and leaves with Leave (or when the Client is
+// closed).
+//
+// The API speaks the domain types of package persistence. Errors from the
+// server are *Error values wrapping the portable errors of that package, so
+// callers write errors.Is(err, persistence.ErrFenced) and so on.
+//
+// All methods are safe for concurrent use.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
+	"github.com/orbit-go/orbit/persistence"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Client is a connection to one Orbit server. Create it with Dial and
+// release it with Close.
+type Client struct {
+	conn   *grpc.ClientConn
+	nodes  orbitv1.NodeServiceClient
+	addrs  orbitv1.AddressableServiceClient
+	opts   options
+	target string
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	closed bool
+	joined map[*Node]struct{} // nodes joined through this client and not yet left
+}
+
+// Dial connects to the server at target ("host:port", or any gRPC target
+// such as "unix:///path") and, unless WithConnectTimeout(0) is given, waits
+// until the connection is ready: until ctx is done, or for the connect
+// timeout (default 10 s) if ctx has no deadline. A server that cannot be
+// reached in time is an error wrapping persistence.ErrUnavailable. The
+// connection is plaintext unless WithTLS or a credentials dial option is
+// given.
+func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
+	if target == "" {
+		return nil, invalid("target", "must not be empty")
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	creds := insecure.NewCredentials()
+	if o.useTLS {
+		creds = credentials.NewTLS(o.tls)
+	}
+	dialOpts := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, o.dialOpts...)
+	conn, err := grpc.NewClient(target, dialOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("orbit client: dial %s: %v: %w", target, err, persistence.ErrInvalidArgument)
+	}
+	log := o.logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{
+		conn: conn, nodes: orbitv1.NewNodeServiceClient(conn), addrs: orbitv1.NewAddressableServiceClient(conn),
+		opts: o, target: target, log: log, joined: make(map[*Node]struct{}),
+	}
+	if o.connectTimeout == 0 {
+		return c, nil
+	}
+	if err := c.waitReady(ctx); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// waitReady waits until the connection is ready or the wait is over.
+func (c *Client) waitReady(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.connectTimeout)
+		defer cancel()
+	}
+	c.conn.Connect()
+	for {
+		s := c.conn.GetState()
+		if s == connectivity.Ready {
+			return nil
+		}
+		if !c.conn.WaitForStateChange(ctx, s) {
+			return fmt.Errorf("orbit client: dial %s: connection not ready (last state %s): %w: %w",
+				c.target, s, ctx.Err(), persistence.ErrUnavailable)
+		}
+	}
+}
+
+// Namespace returns the namespace set with WithNamespace ("" = the server's
+// default).
+func (c *Client) Namespace() string { return c.opts.namespace }
+
+// checkOpen returns an error wrapping persistence.ErrClosed after Close.
+func (c *Client) checkOpen(op string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return fmt.Errorf("orbit client: %s: client is closed: %w", op, persistence.ErrClosed)
+	}
+	return nil
+}
+
+// withNamespace fills an empty namespace with the client's.
+func (c *Client) withNamespace(ns string) string {
+	if ns == "" {
+		return c.opts.namespace
+	}
+	return ns
+}
+
+// LocateOrPlace returns the live lease of ref, placing ref on a live node
+// that hosts its type if it has none; placed reports whether this call
+// placed it. An empty ref.Namespace means the client's namespace. No node
+// identity is needed. Errors: persistence.ErrInvalidArgument for a bad
+// reference (the message names the field), persistence.ErrUnavailable when
+// no live node hosts the type or the server cannot be reached.
+func (c *Client) LocateOrPlace(ctx context.Context, ref persistence.AddressableReference) (lease persistence.AddressableLease, placed bool, err error) {
+	const op = "LocateOrPlace"
+	if err := c.checkOpen(op); err != nil {
+		return persistence.AddressableLease{}, false, err
+	}
+	ref.Namespace = c.withNamespace(ref.Namespace)
+	pref, err := refToProto(ref)
+	if err != nil {
+		return persistence.AddressableLease{}, false, err
+	}
+	resp, err := c.addrs.LocateOrPlace(ctx, &orbitv1.LocateOrPlaceRequest{Reference: pref})
+	if err != nil {
+		return persistence.AddressableLease{}, false, mapError(op, err)
+	}
+	lease, err = leaseFromProto("lease", resp.GetLease())
+	if err != nil {
+		return persistence.AddressableLease{}, false, fmt.Errorf("orbit client: %s %s: %w", op, ref, err)
+	}
+	return lease, resp.GetPlaced(), nil
+}
+
+// ListNodes returns the cluster's live nodes in the client's namespace
+// (only those with status Active if activeOnly). Their Lease has ExpiresAt
+// only: challenge tokens are never listed.
+func (c *Client) ListNodes(ctx context.Context, activeOnly bool) ([]persistence.NodeInfo, error) {
+	const op = "ListNodes"
+	if err := c.checkOpen(op); err != nil {
+		return nil, err
+	}
+	resp, err := c.nodes.ListNodes(ctx, &orbitv1.ListNodesRequest{Namespace: c.opts.namespace, ActiveOnly: activeOnly})
+	if err != nil {
+		return nil, mapError(op, err)
+	}
+	out := make([]persistence.NodeInfo, 0, len(resp.GetNodes()))
+	for i, n := range resp.GetNodes() {
+		info, err := nodeFromProto(fmt.Sprintf("nodes[%d]", i), n)
+		if err != nil {
+			return nil, fmt.Errorf("orbit client: %s: %w", op, err)
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// ListNodeLeases returns one page of the live addressable leases held by
+// node (an empty node.Namespace means the client's namespace). pageToken ""
+// starts from the beginning; pass the returned NextPageToken to continue
+// ("" on the last page). pageSize 0 lets the server choose; sizes above the
+// server's maximum are capped by it.
+func (c *Client) ListNodeLeases(ctx context.Context, node persistence.NodeID, pageToken string, pageSize int) (persistence.LeasePage, error) {
+	const op = "ListLeases"
+	if err := c.checkOpen(op); err != nil {
+		return persistence.LeasePage{}, err
+	}
+	if pageSize < 0 {
+		return persistence.LeasePage{}, invalid("page_size", "is %d, must be >= 0", pageSize)
+	}
+	if err := checkUTF8("page_token", pageToken); err != nil {
+		return persistence.LeasePage{}, err
+	}
+	node.Namespace = c.withNamespace(node.Namespace)
+	if err := checkUTF8("node", node.Namespace+node.Key); err != nil {
+		return persistence.LeasePage{}, err
+	}
+	resp, err := c.addrs.ListLeases(ctx, &orbitv1.ListLeasesRequest{
+		Node: nodeIDToProto(node), PageToken: pageToken, PageSize: int32(min(pageSize, math.MaxInt32)),
+	})
+	if err != nil {
+		return persistence.LeasePage{}, mapError(op, err)
+	}
+	page := persistence.LeasePage{NextPageToken: resp.GetNextPageToken(), Leases: make([]persistence.AddressableLease, 0, len(resp.GetLeases()))}
+	for i, l := range resp.GetLeases() {
+		lease, err := leaseFromProto(fmt.Sprintf("leases[%d]", i), l)
+		if err != nil {
+			return persistence.LeasePage{}, fmt.Errorf("orbit client: %s: %w", op, err)
+		}
+		page.Leases = append(page.Leases, lease)
+	}
+	return page, nil
+}
+
+// Close leaves the cluster with every node joined through this client that
+// has not left yet (each Leave bounded by the call timeout), then closes the
+// connection. It returns the errors of those steps joined; the client is
+// closed in any case. Calls after Close fail with persistence.ErrClosed;
+// closing twice returns nil.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	nodes := make([]*Node, 0, len(c.joined))
+	for n := range c.joined {
+		nodes = append(nodes, n)
+	}
+	c.mu.Unlock()
+
+	var errs []error
+	for _, n := range nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), c.opts.callTimeout)
+		if err := n.leave(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("leave node %s: %w", n.ID(), err))
+		}
+		cancel()
+	}
+	if err := c.conn.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("orbit client: close connection: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// forget removes n from the nodes Close leaves.
+func (c *Client) forget(n *Node) {
+	c.mu.Lock()
+	delete(c.joined, n)
+	c.mu.Unlock()
+}
+
+// backgroundTimeout is the per-call bound of background calls: the call
+// timeout, capped by the time left until deadline (if not zero), and at
+// least a millisecond.
+func (c *Client) backgroundTimeout(deadline time.Time) time.Duration {
+	d := c.opts.callTimeout
+	if !deadline.IsZero() {
+		if left := deadline.Sub(c.opts.clock.Now()); left < d {
+			d = left
+		}
+	}
+	return max(d, time.Millisecond)
+}

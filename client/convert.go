@@ -1,0 +1,213 @@
+package client
+
+import (
+	"math"
+	"time"
+	"unicode/utf8"
+
+	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
+	"github.com/orbit-go/orbit/persistence"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Conversions between the domain types of package persistence (the client's
+// API) and the wire types of package orbitv1. Values going out are checked
+// only for what the wire cannot carry (invalid UTF-8, which the protobuf
+// runtime refuses to marshal, and out-of-range integers); everything else is
+// validated by the server, whose InvalidArgument messages name the field.
+// Values coming in are checked for the fields the client relies on.
+
+func checkUTF8(field, s string) error {
+	if !utf8.ValidString(s) {
+		return invalid(field, "is not valid UTF-8")
+	}
+	return nil
+}
+
+func refToProto(r persistence.AddressableReference) (*orbitv1.AddressableReference, error) {
+	if err := checkUTF8("reference.namespace", r.Namespace); err != nil {
+		return nil, err
+	}
+	if err := checkUTF8("reference.type", r.Type); err != nil {
+		return nil, err
+	}
+	k := &orbitv1.AddressableKey{}
+	switch r.Key.Kind() {
+	case persistence.KeyNone:
+		k.Key = &orbitv1.AddressableKey_NoKey{NoKey: true}
+	case persistence.KeyString:
+		if err := checkUTF8("reference.key", r.Key.StringValue()); err != nil {
+			return nil, err
+		}
+		k.Key = &orbitv1.AddressableKey_StringKey{StringKey: r.Key.StringValue()}
+	case persistence.KeyInt32:
+		n := r.Key.IntValue()
+		if n < math.MinInt32 || n > math.MaxInt32 {
+			return nil, invalid("reference.key", "int32 key %d is out of range", n)
+		}
+		k.Key = &orbitv1.AddressableKey_Int32Key{Int32Key: int32(n)}
+	case persistence.KeyInt64:
+		k.Key = &orbitv1.AddressableKey_Int64Key{Int64Key: r.Key.IntValue()}
+	default:
+		return nil, invalid("reference.key", "unknown key kind %d", r.Key.Kind())
+	}
+	return &orbitv1.AddressableReference{Namespace: r.Namespace, Type: r.Type, Key: k}, nil
+}
+
+func refFromProto(field string, r *orbitv1.AddressableReference) (persistence.AddressableReference, error) {
+	if r == nil {
+		return persistence.AddressableReference{}, malformed(field, "missing")
+	}
+	ref := persistence.AddressableReference{Namespace: r.GetNamespace(), Type: r.GetType()}
+	switch k := r.GetKey().GetKey().(type) {
+	case *orbitv1.AddressableKey_StringKey:
+		ref.Key = persistence.StringKey(k.StringKey)
+	case *orbitv1.AddressableKey_Int32Key:
+		ref.Key = persistence.Int32Key(k.Int32Key)
+	case *orbitv1.AddressableKey_Int64Key:
+		ref.Key = persistence.Int64Key(k.Int64Key)
+	case *orbitv1.AddressableKey_NoKey, nil:
+		// An unset oneof is the "none" key, as on the server.
+		ref.Key = persistence.NoKey()
+	default:
+		return ref, malformed(field+".key", "unknown key type %T", k)
+	}
+	return ref, nil
+}
+
+func nodeIDToProto(id persistence.NodeID) *orbitv1.NodeId {
+	return &orbitv1.NodeId{Namespace: id.Namespace, Key: id.Key}
+}
+
+func nodeIDFromProto(field string, id *orbitv1.NodeId) (persistence.NodeID, error) {
+	if id == nil || id.GetKey() == "" {
+		return persistence.NodeID{}, malformed(field, "missing")
+	}
+	return persistence.NodeID{Namespace: id.GetNamespace(), Key: id.GetKey()}, nil
+}
+
+// timeFromProto converts a timestamp; nil (unset) becomes the zero time.
+func timeFromProto(field string, t *timestamppb.Timestamp) (time.Time, error) {
+	if t == nil {
+		return time.Time{}, nil
+	}
+	if err := t.CheckValid(); err != nil {
+		return time.Time{}, malformed(field, "%v", err)
+	}
+	return t.AsTime(), nil
+}
+
+func leaseFromProto(field string, l *orbitv1.AddressableLease) (persistence.AddressableLease, error) {
+	if l == nil {
+		return persistence.AddressableLease{}, malformed(field, "missing")
+	}
+	var out persistence.AddressableLease
+	var err error
+	if out.Reference, err = refFromProto(field+".reference", l.GetReference()); err != nil {
+		return out, err
+	}
+	if out.Node, err = nodeIDFromProto(field+".node", l.GetNode()); err != nil {
+		return out, err
+	}
+	if out.CreatedAt, err = timeFromProto(field+".created_at", l.GetCreatedAt()); err != nil {
+		return out, err
+	}
+	if out.RenewAt, err = timeFromProto(field+".renew_at", l.GetRenewAt()); err != nil {
+		return out, err
+	}
+	if out.ExpiresAt, err = timeFromProto(field+".expires_at", l.GetExpiresAt()); err != nil {
+		return out, err
+	}
+	out.Epoch = l.GetEpoch()
+	return out, nil
+}
+
+func nodeLeaseFromProto(field string, l *orbitv1.NodeLease) (persistence.NodeLease, error) {
+	if l == nil {
+		return persistence.NodeLease{}, malformed(field, "missing")
+	}
+	var out persistence.NodeLease
+	var err error
+	if out.ExpiresAt, err = timeFromProto(field+".expires_at", l.GetExpiresAt()); err != nil {
+		return out, err
+	}
+	if out.ExpiresAt.IsZero() {
+		return out, malformed(field+".expires_at", "missing")
+	}
+	if out.RenewAt, err = timeFromProto(field+".renew_at", l.GetRenewAt()); err != nil {
+		return out, err
+	}
+	out.ChallengeToken = l.GetChallengeToken()
+	return out, nil
+}
+
+func capsToProto(c persistence.NodeCapabilities) (*orbitv1.NodeCapabilities, error) {
+	if c.MaxAddressables < 0 || c.MaxAddressables > math.MaxInt32 {
+		return nil, invalid("capabilities.max_addressables", "is %d, must be in 0..%d", c.MaxAddressables, math.MaxInt32)
+	}
+	for _, t := range c.AddressableTypes {
+		if err := checkUTF8("capabilities.addressable_types", t); err != nil {
+			return nil, err
+		}
+	}
+	for k, v := range c.Tags {
+		if err := checkUTF8("capabilities.tags key", k); err != nil {
+			return nil, err
+		}
+		if err := checkUTF8("capabilities.tags["+k+"]", v); err != nil {
+			return nil, err
+		}
+	}
+	out := &orbitv1.NodeCapabilities{MaxAddressables: int32(c.MaxAddressables)}
+	if len(c.AddressableTypes) > 0 {
+		out.AddressableTypes = append([]string(nil), c.AddressableTypes...)
+	}
+	if len(c.Tags) > 0 {
+		out.Tags = make(map[string]string, len(c.Tags))
+		for k, v := range c.Tags {
+			out.Tags[k] = v
+		}
+	}
+	return out, nil
+}
+
+func capsFromProto(c *orbitv1.NodeCapabilities) persistence.NodeCapabilities {
+	out := persistence.NodeCapabilities{MaxAddressables: int(c.GetMaxAddressables())}
+	if t := c.GetAddressableTypes(); len(t) > 0 {
+		out.AddressableTypes = append([]string(nil), t...)
+	}
+	if tags := c.GetTags(); len(tags) > 0 {
+		out.Tags = make(map[string]string, len(tags))
+		for k, v := range tags {
+			out.Tags[k] = v
+		}
+	}
+	return out
+}
+
+var statusFromProto = map[orbitv1.NodeStatus]persistence.NodeStatus{
+	orbitv1.NodeStatus_NODE_STATUS_STARTING: persistence.NodeStarting,
+	orbitv1.NodeStatus_NODE_STATUS_ACTIVE:   persistence.NodeActive,
+	orbitv1.NodeStatus_NODE_STATUS_DRAINING: persistence.NodeDraining,
+	orbitv1.NodeStatus_NODE_STATUS_STOPPED:  persistence.NodeStopped,
+}
+
+// nodeFromProto converts a listed node. Its Lease carries ExpiresAt only:
+// the server never lists challenge tokens. An unknown status becomes 0.
+func nodeFromProto(field string, n *orbitv1.Node) (persistence.NodeInfo, error) {
+	if n == nil {
+		return persistence.NodeInfo{}, malformed(field, "missing")
+	}
+	var out persistence.NodeInfo
+	var err error
+	if out.ID, err = nodeIDFromProto(field+".id", n.GetId()); err != nil {
+		return out, err
+	}
+	if out.Lease.ExpiresAt, err = timeFromProto(field+".expires_at", n.GetExpiresAt()); err != nil {
+		return out, err
+	}
+	out.URL = n.GetUrl()
+	out.Capabilities = capsFromProto(n.GetCapabilities())
+	out.Status = statusFromProto[n.GetStatus()]
+	return out, nil
+}

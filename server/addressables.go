@@ -1,0 +1,191 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"github.com/cespare/xxhash/v2"
+	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
+	"github.com/orbit-go/orbit/persistence"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// addressableService implements orbit.v1.AddressableService.
+type addressableService struct {
+	orbitv1.UnimplementedAddressableServiceServer
+	s *Server
+}
+
+// LocateOrPlace returns the addressable's current lease when its holder is
+// alive, and otherwise places it (or takes it over from a holder that left
+// or whose node lease expired) on a live node that hosts its type.
+func (a *addressableService) LocateOrPlace(ctx context.Context, req *orbitv1.LocateOrPlaceRequest) (*orbitv1.LocateOrPlaceResponse, error) {
+	s := a.s
+	ref, err := s.reference(req.GetReference())
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; attempt < 8; attempt++ {
+		lease, err := s.addrs.Get(ctx, ref)
+		switch {
+		case err == nil:
+			alive, err := s.holderAlive(ctx, lease.Node)
+			if err != nil {
+				return nil, toStatus(err)
+			}
+			if alive {
+				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(lease)}, nil
+			}
+			target, err := s.pickNode(ctx, ref, lease.Node)
+			if err != nil {
+				return nil, err
+			}
+			nl, err := s.addrs.Takeover(ctx, ref, lease.Node, lease.Epoch, target, s.timings.AddressableLeaseTTL)
+			if err == nil {
+				s.metrics.placements.WithLabelValues("takeover").Inc()
+				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(nl), Placed: true}, nil
+			}
+			if !errors.Is(err, persistence.ErrConflict) && !errors.Is(err, persistence.ErrFenced) {
+				return nil, toStatus(err)
+			}
+			// Someone else moved it first: judge again.
+		case errors.Is(err, persistence.ErrNotFound):
+			target, err := s.pickNode(ctx, ref, persistence.NodeID{})
+			if err != nil {
+				return nil, err
+			}
+			nl, err := s.addrs.Place(ctx, ref, target, s.timings.AddressableLeaseTTL)
+			if err == nil {
+				s.metrics.placements.WithLabelValues("new").Inc()
+				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(nl), Placed: true}, nil
+			}
+			var lc *persistence.LeaseConflictError
+			if !errors.As(err, &lc) {
+				return nil, toStatus(err)
+			}
+			// Another server placed it first: its lease is the answer if
+			// its holder is alive; loop to check.
+		default:
+			return nil, toStatus(err)
+		}
+	}
+	return nil, status.Errorf(codes.Aborted, "locate or place %s: too much contention, retry", ref)
+}
+
+// holderAlive reports whether node is a live member: from the cache when
+// it says so, confirmed in the directory otherwise.
+func (s *Server) holderAlive(ctx context.Context, id persistence.NodeID) (bool, error) {
+	e, err := s.cache.get(ctx, id.Namespace)
+	if err != nil {
+		return false, err
+	}
+	if _, byKey := e.snapshot(); byKey != nil {
+		if n, ok := byKey[id.Key]; ok && n.Live(s.clock.Now()) {
+			return true, nil
+		}
+	}
+	_, err = s.nodes.Get(ctx, id)
+	switch {
+	case err == nil:
+		s.cache.invalidate(id.Namespace)
+		return true, nil
+	case errors.Is(err, persistence.ErrNotFound):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// pickNode chooses the node for ref by rendezvous (highest random weight)
+// hashing over the live, active nodes of ref's namespace that host its
+// type: placement spreads evenly, is the same on every server, and moves
+// only the addressables of a node that goes away. exclude is skipped.
+func (s *Server) pickNode(ctx context.Context, ref persistence.AddressableReference, exclude persistence.NodeID) (persistence.NodeID, error) {
+	e, err := s.cache.get(ctx, ref.Namespace)
+	if err != nil {
+		return persistence.NodeID{}, toStatus(err)
+	}
+	list, _ := e.snapshot()
+	now := s.clock.Now()
+	refKey := ref.String()
+	var best persistence.NodeID
+	var bestScore uint64
+	found := false
+	h := xxhash.New()
+	for _, n := range list {
+		if n.ID == exclude || n.Status != persistence.NodeActive || !n.Live(now) || !n.Capabilities.Hosts(ref.Type) {
+			continue
+		}
+		h.Reset()
+		_, _ = h.WriteString(refKey)
+		_, _ = h.WriteString("\x00")
+		_, _ = h.WriteString(n.ID.Key)
+		if score := h.Sum64(); !found || score > bestScore {
+			best, bestScore, found = n.ID, score, true
+		}
+	}
+	if !found {
+		return persistence.NodeID{}, status.Errorf(codes.Unavailable,
+			"no live active node in namespace %q hosts addressable type %q", ref.Namespace, ref.Type)
+	}
+	return best, nil
+}
+
+func (a *addressableService) RenewLease(ctx context.Context, req *orbitv1.RenewLeaseRequest) (*orbitv1.RenewLeaseResponse, error) {
+	s := a.s
+	ref, err := s.reference(req.GetReference())
+	if err != nil {
+		return nil, err
+	}
+	node, err := s.nodeID(req.GetNode())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authenticate(ctx, node, req.GetChallengeToken()); err != nil {
+		return nil, err
+	}
+	l, err := s.addrs.Renew(ctx, ref, node, req.GetEpoch(), s.timings.AddressableLeaseTTL)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &orbitv1.RenewLeaseResponse{Lease: leaseToProto(l)}, nil
+}
+
+func (a *addressableService) Abandon(ctx context.Context, req *orbitv1.AbandonRequest) (*orbitv1.AbandonResponse, error) {
+	s := a.s
+	ref, err := s.reference(req.GetReference())
+	if err != nil {
+		return nil, err
+	}
+	node, err := s.nodeID(req.GetNode())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authenticate(ctx, node, req.GetChallengeToken()); err != nil {
+		return nil, err
+	}
+	if err := s.addrs.Release(ctx, ref, node, req.GetEpoch()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &orbitv1.AbandonResponse{}, nil
+}
+
+func (a *addressableService) ListLeases(ctx context.Context, req *orbitv1.ListLeasesRequest) (*orbitv1.ListLeasesResponse, error) {
+	node, err := a.s.nodeID(req.GetNode())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetPageSize() < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "page_size: %d must be >= 0", req.GetPageSize())
+	}
+	page, err := a.s.addrs.ListByNode(ctx, node, persistence.PageRequest{PageToken: req.GetPageToken(), Limit: int(req.GetPageSize())})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &orbitv1.ListLeasesResponse{NextPageToken: page.NextPageToken, Leases: make([]*orbitv1.AddressableLease, len(page.Leases))}
+	for i, l := range page.Leases {
+		out.Leases[i] = leaseToProto(l)
+	}
+	return out, nil
+}

@@ -1,0 +1,200 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
+	"github.com/orbit-go/orbit/persistence"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// reference converts a request reference, defaulting the namespace.
+func (s *Server) reference(r *orbitv1.AddressableReference) (persistence.AddressableReference, error) {
+	if r == nil {
+		return persistence.AddressableReference{}, status.Error(codes.InvalidArgument, "reference: must be set")
+	}
+	ref := persistence.AddressableReference{Namespace: s.namespaceOr(r.GetNamespace()), Type: r.GetType()}
+	switch k := r.GetKey().GetKey().(type) {
+	case *orbitv1.AddressableKey_StringKey:
+		ref.Key = persistence.StringKey(k.StringKey)
+	case *orbitv1.AddressableKey_Int32Key:
+		ref.Key = persistence.Int32Key(k.Int32Key)
+	case *orbitv1.AddressableKey_Int64Key:
+		ref.Key = persistence.Int64Key(k.Int64Key)
+	case *orbitv1.AddressableKey_NoKey, nil:
+		ref.Key = persistence.NoKey()
+	}
+	if err := ref.Validate(); err != nil {
+		return ref, toStatus(err)
+	}
+	return ref, nil
+}
+
+func refToProto(r persistence.AddressableReference) *orbitv1.AddressableReference {
+	out := &orbitv1.AddressableReference{Namespace: r.Namespace, Type: r.Type, Key: &orbitv1.AddressableKey{}}
+	switch r.Key.Kind() {
+	case persistence.KeyString:
+		out.Key.Key = &orbitv1.AddressableKey_StringKey{StringKey: r.Key.StringValue()}
+	case persistence.KeyInt32:
+		out.Key.Key = &orbitv1.AddressableKey_Int32Key{Int32Key: int32(r.Key.IntValue())}
+	case persistence.KeyInt64:
+		out.Key.Key = &orbitv1.AddressableKey_Int64Key{Int64Key: r.Key.IntValue()}
+	default:
+		out.Key.Key = &orbitv1.AddressableKey_NoKey{NoKey: true}
+	}
+	return out
+}
+
+func leaseToProto(l persistence.AddressableLease) *orbitv1.AddressableLease {
+	return &orbitv1.AddressableLease{
+		Reference: refToProto(l.Reference), Node: nodeIDToProto(l.Node),
+		CreatedAt: ts(l.CreatedAt), RenewAt: ts(l.RenewAt), ExpiresAt: ts(l.ExpiresAt), Epoch: l.Epoch,
+	}
+}
+
+func nodeIDToProto(id persistence.NodeID) *orbitv1.NodeId {
+	return &orbitv1.NodeId{Namespace: id.Namespace, Key: id.Key}
+}
+
+// nodeID converts a request node id, defaulting the namespace.
+func (s *Server) nodeID(id *orbitv1.NodeId) (persistence.NodeID, error) {
+	if id == nil {
+		return persistence.NodeID{}, status.Error(codes.InvalidArgument, "node: must be set")
+	}
+	n := persistence.NodeID{Namespace: s.namespaceOr(id.GetNamespace()), Key: id.GetKey()}
+	if err := n.Validate(); err != nil {
+		return n, toStatus(err)
+	}
+	return n, nil
+}
+
+var statusNames = map[persistence.NodeStatus]orbitv1.NodeStatus{
+	persistence.NodeStarting: orbitv1.NodeStatus_NODE_STATUS_STARTING, persistence.NodeActive: orbitv1.NodeStatus_NODE_STATUS_ACTIVE,
+	persistence.NodeDraining: orbitv1.NodeStatus_NODE_STATUS_DRAINING, persistence.NodeStopped: orbitv1.NodeStatus_NODE_STATUS_STOPPED,
+}
+
+// nodeToProto converts a node for listing: the challenge token is never sent.
+func nodeToProto(n persistence.NodeInfo) *orbitv1.Node {
+	return &orbitv1.Node{
+		Id: nodeIDToProto(n.ID), Url: n.URL, Status: statusNames[n.Status], ExpiresAt: ts(n.Lease.ExpiresAt),
+		Capabilities: &orbitv1.NodeCapabilities{
+			AddressableTypes: n.Capabilities.AddressableTypes,
+			MaxAddressables:  int32(n.Capabilities.MaxAddressables), Tags: n.Capabilities.Tags,
+		},
+	}
+}
+
+func nodeLeaseToProto(l persistence.NodeLease) *orbitv1.NodeLease {
+	return &orbitv1.NodeLease{ExpiresAt: ts(l.ExpiresAt), RenewAt: ts(l.RenewAt), ChallengeToken: l.ChallengeToken}
+}
+
+// toStatus maps a persistence error to a gRPC status with a clear message.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	code := codes.Internal
+	switch {
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	case errors.Is(err, persistence.ErrInvalidArgument):
+		code = codes.InvalidArgument
+	case errors.Is(err, persistence.ErrNotFound):
+		code = codes.NotFound
+	case errors.Is(err, persistence.ErrFenced):
+		code = codes.FailedPrecondition
+	case errors.Is(err, persistence.ErrConflict):
+		code = codes.Aborted
+	case errors.Is(err, persistence.ErrUnavailable), errors.Is(err, persistence.ErrClosed):
+		code = codes.Unavailable
+	case errors.Is(err, persistence.ErrCapacity):
+		code = codes.ResourceExhausted
+	case errors.Is(err, persistence.ErrUnsupported):
+		code = codes.Unimplemented
+	case errors.Is(err, persistence.ErrCorrupt):
+		code = codes.DataLoss
+	}
+	return status.Error(code, err.Error())
+}
+
+// The protobuf runtime rejects invalid UTF-8 in proto3 string fields while
+// decoding, before any handler or interceptor runs, and gRPC reports that as
+// Internal. The codec below lets such a request through and remembers it;
+// the interceptors then answer InvalidArgument naming the field, which is
+// what a client sent a bad string deserves.
+
+type lenientCodec struct{}
+
+var badRequests sync.Map // request message pointer -> decoding error
+
+func (lenientCodec) Name() string { return "proto" }
+
+func (lenientCodec) Marshal(v any) ([]byte, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("orbit codec: %T is not a proto message", v)
+	}
+	return proto.Marshal(m)
+}
+
+func (lenientCodec) Unmarshal(data []byte, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return fmt.Errorf("orbit codec: %T is not a proto message", v)
+	}
+	if err := proto.Unmarshal(data, m); err != nil {
+		badRequests.Store(v, err)
+	}
+	return nil
+}
+
+var _ encoding.Codec = lenientCodec{}
+
+// takeDecodeError returns (and forgets) the decoding error of req.
+func takeDecodeError(req any) error {
+	if err, ok := badRequests.LoadAndDelete(req); ok {
+		return status.Errorf(codes.InvalidArgument, "malformed request: %v", err)
+	}
+	return nil
+}
+
+func decodeCheckUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := takeDecodeError(req); err != nil {
+		return nil, err
+	}
+	return h(ctx, req)
+}
+
+type checkedStream struct{ grpc.ServerStream }
+
+func (c checkedStream) RecvMsg(m any) error {
+	if err := c.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	return takeDecodeError(m)
+}
+
+func decodeCheckStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	return h(srv, checkedStream{ss})
+}

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/orbit-go/orbit/persistence"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+)
+
+// rpcMetrics are the server's Prometheus collectors.
+type rpcMetrics struct {
+	requests       *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
+	placements     *prometheus.CounterVec
+	swept          prometheus.Counter
+	providerHealth *prometheus.GaugeVec
+}
+
+func newRPCMetrics(r prometheus.Registerer) *rpcMetrics {
+	m := &rpcMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "orbit", Subsystem: "server", Name: "requests_total",
+			Help: "gRPC requests handled, by method and status code.",
+		}, []string{"method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "orbit", Subsystem: "server", Name: "request_duration_seconds",
+			Help:    "gRPC request latency by method.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"method"}),
+		placements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "orbit", Subsystem: "server", Name: "placements_total",
+			Help: "Addressables placed: new, or taken over from a node that is gone.",
+		}, []string{"kind"}),
+		swept: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "orbit", Subsystem: "server", Name: "swept_records_total",
+			Help: "Expired nodes and leases removed by this server's sweeper.",
+		}),
+		providerHealth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "orbit", Subsystem: "server", Name: "provider_health",
+			Help: "Health of each default provider: 0 healthy, 1 degraded, 2 unhealthy.",
+		}, []string{"provider"}),
+	}
+	r.MustRegister(m.requests, m.duration, m.placements, m.swept, m.providerHealth)
+	return m
+}
+
+func shortMethod(full string) string {
+	if i := strings.LastIndex(full, "/"); i >= 0 {
+		full = full[i+1:]
+	}
+	return full
+}
+
+func (m *rpcMetrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := h(ctx, req)
+	method := shortMethod(info.FullMethod)
+	m.duration.WithLabelValues(method).Observe(time.Since(start).Seconds())
+	m.requests.WithLabelValues(method, status.Code(err).String()).Inc()
+	return resp, err
+}
+
+func (m *rpcMetrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	err := h(srv, ss)
+	m.requests.WithLabelValues(shortMethod(info.FullMethod), status.Code(err).String()).Inc()
+	return err
+}
+
+// adminHandler serves /metrics, /healthz (the process is up) and /readyz
+// (the default providers are not unhealthy).
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		var b strings.Builder
+		ready := true
+		for _, p := range s.providers {
+			h := p.HealthCheck(r.Context())
+			if h.Status == persistence.Unhealthy {
+				ready = false
+			}
+			b.WriteString(p.Name() + ": " + h.Status.String())
+			if h.Reason != "" {
+				b.WriteString(" (" + h.Reason + ")")
+			}
+			b.WriteString("\n")
+		}
+		if !ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_, _ = w.Write([]byte(b.String()))
+	})
+	return mux
+}

@@ -1,0 +1,427 @@
+// Package server is the Orbit cluster server: gRPC node membership and
+// addressable placement on top of the persistence registry's default
+// cluster and addressable providers, a sweeper, health, metrics and an
+// admin HTTP listener.
+//
+// Every decision goes through the provider's compare-and-swap, so several
+// servers pointed at the same backend are interchangeable front ends of one
+// cluster.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
+	"github.com/orbit-go/orbit/clock"
+	"github.com/orbit-go/orbit/persistence"
+	"github.com/orbit-go/orbit/persistence/config"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+)
+
+// Timings are the server's lease and housekeeping periods.
+type Timings struct {
+	// NodeLeaseTTL: a node that stops renewing is out of the cluster after
+	// this long, and its addressables are placeable elsewhere at once.
+	NodeLeaseTTL time.Duration
+	// AddressableLeaseTTL: how long a placement lasts unless its holder
+	// renews it (the holder's node must also stay alive).
+	AddressableLeaseTTL time.Duration
+	// SweepInterval: how often expired nodes and leases are cleaned up.
+	SweepInterval time.Duration
+	// NodeCacheTTL: how stale the server's view of live nodes may be when it
+	// picks a node for a placement or judges a holder alive.
+	NodeCacheTTL time.Duration
+	// HealthInterval: how often the default providers' health is checked.
+	HealthInterval time.Duration
+}
+
+// DefaultTimings: a node that stops renewing has its addressables
+// placeable elsewhere within NodeLeaseTTL + NodeCacheTTL = 3.5 s.
+func DefaultTimings() Timings {
+	return Timings{
+		NodeLeaseTTL:        3 * time.Second,
+		AddressableLeaseTTL: 60 * time.Second,
+		SweepInterval:       5 * time.Second,
+		NodeCacheTTL:        500 * time.Millisecond,
+		HealthInterval:      5 * time.Second,
+	}
+}
+
+func (t Timings) validate() error {
+	for name, d := range map[string]time.Duration{
+		"node lease TTL": t.NodeLeaseTTL, "addressable lease TTL": t.AddressableLeaseTTL,
+		"sweep interval": t.SweepInterval, "node cache TTL": t.NodeCacheTTL, "health interval": t.HealthInterval,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("server: %s must be positive, got %s", name, d)
+		}
+	}
+	if t.NodeCacheTTL >= t.NodeLeaseTTL {
+		return fmt.Errorf("server: node cache TTL (%s) must be shorter than the node lease TTL (%s)", t.NodeCacheTTL, t.NodeLeaseTTL)
+	}
+	return nil
+}
+
+// Builder configures a Server; it mirrors the specification's builder.
+type Builder struct {
+	namespace   string
+	listen      string
+	admin       string
+	persistence *config.Config
+	registry    *persistence.Registry
+	clock       clock.Clock
+	timings     Timings
+	tls         *tls.Config
+	logger      *slog.Logger
+	promReg     *prometheus.Registry
+	err         error
+}
+
+// NewBuilder starts with namespace "default", gRPC on port 50051, no admin
+// listener, and the default timings.
+func NewBuilder() *Builder {
+	return &Builder{namespace: "default", listen: ":50051", clock: clock.System{}, timings: DefaultTimings()}
+}
+
+// WithNamespace sets the namespace used by requests that name none.
+func (b *Builder) WithNamespace(ns string) *Builder { b.namespace = ns; return b }
+
+// WithPort sets the gRPC port on all interfaces (0 = any free port).
+func (b *Builder) WithPort(port int) *Builder {
+	if port < 0 || port > 65535 {
+		b.err = fmt.Errorf("server: port %d is out of range 0-65535", port)
+	}
+	b.listen = ":" + strconv.Itoa(port)
+	return b
+}
+
+// WithListenAddress sets the gRPC listen address ("127.0.0.1:0", ":50051").
+func (b *Builder) WithListenAddress(addr string) *Builder { b.listen = addr; return b }
+
+// WithAdminAddress sets the admin HTTP listen address (/metrics, /healthz,
+// /readyz); "" disables it.
+func (b *Builder) WithAdminAddress(addr string) *Builder { b.admin = addr; return b }
+
+// WithPersistence opens the providers of cfg when the server is built.
+func (b *Builder) WithPersistence(cfg *config.Config) *Builder { b.persistence = cfg; return b }
+
+// WithRegistry uses providers opened by the caller (several servers in one
+// process may share them). The caller keeps ownership: Stop does not close it.
+func (b *Builder) WithRegistry(r *persistence.Registry) *Builder { b.registry = r; return b }
+
+// WithClock sets the time source (tests).
+func (b *Builder) WithClock(c clock.Clock) *Builder { b.clock = c; return b }
+
+// WithTimings overrides the lease and housekeeping periods.
+func (b *Builder) WithTimings(t Timings) *Builder { b.timings = t; return b }
+
+// WithTLS serves gRPC over TLS; set ClientAuth and ClientCAs for mTLS.
+func (b *Builder) WithTLS(c *tls.Config) *Builder { b.tls = c; return b }
+
+// WithLogger sets the structured logger (default: slog.Default()).
+func (b *Builder) WithLogger(l *slog.Logger) *Builder { b.logger = l; return b }
+
+// WithPrometheusRegistry registers the server's and providers' metrics on r
+// (default: a new registry served on the admin listener's /metrics).
+func (b *Builder) WithPrometheusRegistry(r *prometheus.Registry) *Builder { b.promReg = r; return b }
+
+// Server is one Orbit server.
+type Server struct {
+	namespace string
+	timings   Timings
+	clock     clock.Clock
+	log       *slog.Logger
+	listen    string
+	adminAddr string
+
+	registry    *persistence.Registry
+	ownRegistry bool
+	addrs       persistence.AddressableDirectory
+	nodes       persistence.ClusterNodeDirectory
+	providers   []persistence.Provider // the default providers, for health
+
+	grpc    *grpc.Server
+	health  *health.Server
+	prom    *prometheus.Registry
+	metrics *rpcMetrics
+	cache   *nodeCache
+
+	mu       sync.Mutex
+	lis      net.Listener
+	http     *http.Server
+	adminLis net.Listener
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	started  bool
+	stopped  bool
+	ready    bool
+}
+
+// Build opens the persistence providers (unless a registry was given) and
+// prepares the services; nothing listens until Start.
+func (b *Builder) Build(ctx context.Context) (*Server, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	if err := b.timings.validate(); err != nil {
+		return nil, err
+	}
+	if b.namespace == "" {
+		return nil, errors.New("server: namespace must not be empty")
+	}
+	if err := (persistence.NodeID{Namespace: b.namespace, Key: "x"}).Validate(); err != nil {
+		return nil, fmt.Errorf("server: namespace: %w", err)
+	}
+	s := &Server{namespace: b.namespace, timings: b.timings, clock: b.clock, log: b.logger, listen: b.listen, adminAddr: b.admin, prom: b.promReg}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.prom == nil {
+		s.prom = prometheus.NewRegistry()
+		s.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	switch {
+	case b.registry != nil:
+		s.registry = b.registry
+	case b.persistence != nil:
+		r, err := persistence.OpenRegistry(ctx, b.persistence, persistence.WithClock(b.clock),
+			persistence.WithLogger(s.log), persistence.WithMetricsRegisterer(s.prom))
+		if err != nil {
+			return nil, fmt.Errorf("server: open persistence: %w", err)
+		}
+		s.registry, s.ownRegistry = r, true
+	default:
+		return nil, errors.New("server: no persistence configured (WithPersistence or WithRegistry)")
+	}
+	ap, err := s.registry.DefaultAddressableProvider()
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	cp, err := s.registry.DefaultClusterProvider()
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	s.addrs, s.nodes = ap.Addressables(), cp.Nodes()
+	s.providers = []persistence.Provider{ap}
+	if cp != ap {
+		s.providers = append(s.providers, cp)
+	}
+	s.cache = newNodeCache(s.nodes, s.clock, s.timings.NodeCacheTTL)
+	s.metrics = newRPCMetrics(s.prom)
+
+	opts := []grpc.ServerOption{
+		grpc.ForceServerCodec(lenientCodec{}),
+		grpc.ChainUnaryInterceptor(decodeCheckUnary, s.metrics.unary),
+		grpc.ChainStreamInterceptor(decodeCheckStream, s.metrics.stream),
+	}
+	if b.tls != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(b.tls)))
+	}
+	s.grpc = grpc.NewServer(opts...)
+	orbitv1.RegisterNodeServiceServer(s.grpc, &nodeService{s: s})
+	orbitv1.RegisterAddressableServiceServer(s.grpc, &addressableService{s: s})
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	return s, nil
+}
+
+func (s *Server) fail(ctx context.Context, err error) error {
+	if s.ownRegistry {
+		_ = s.registry.Close(ctx)
+	}
+	return fmt.Errorf("server: %w", err)
+}
+
+// PersistenceRegistry returns the providers the server uses.
+func (s *Server) PersistenceRegistry() *persistence.Registry { return s.registry }
+
+// Namespace returns the default namespace.
+func (s *Server) Namespace() string { return s.namespace }
+
+func (s *Server) namespaceOr(ns string) string {
+	if ns == "" {
+		return s.namespace
+	}
+	return ns
+}
+
+// Start listens and serves in the background; it returns once listening.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.listenAll(); err != nil {
+		return err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.cancel = cancel
+	s.mu.Unlock()
+	s.checkHealth(bg)
+	s.wg.Add(2)
+	go s.loop(bg, s.timings.SweepInterval, s.sweep)
+	go s.loop(bg, s.timings.HealthInterval, s.checkHealth)
+	lis := s.lis
+	go func() {
+		if err := s.grpc.Serve(lis); err != nil {
+			s.log.Error("gRPC server stopped", "error", err)
+		}
+	}()
+	s.log.Info("orbit server started", "grpc", lis.Addr().String(), "admin", s.AdminAddr(), "namespace", s.namespace,
+		"node_lease_ttl", s.timings.NodeLeaseTTL, "addressable_lease_ttl", s.timings.AddressableLeaseTTL)
+	return nil
+}
+
+// listenAll opens the listeners and starts the admin HTTP server.
+func (s *Server) listenAll() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.stopped {
+		return errors.New("server: already started or stopped")
+	}
+	lis, err := net.Listen("tcp", s.listen)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w", s.listen, err)
+	}
+	s.lis = lis
+	if s.adminAddr != "" {
+		al, err := net.Listen("tcp", s.adminAddr)
+		if err != nil {
+			_ = lis.Close()
+			return fmt.Errorf("server: admin listen on %s: %w", s.adminAddr, err)
+		}
+		s.adminLis = al
+		s.http = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := s.http.Serve(al); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("admin listener stopped", "error", err)
+			}
+		}()
+	}
+	s.started = true
+	return nil
+}
+
+// Addr is the gRPC listen address once started.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lis == nil {
+		return ""
+	}
+	return s.lis.Addr().String()
+}
+
+// AdminAddr is the admin HTTP listen address once started ("" if disabled).
+func (s *Server) AdminAddr() string {
+	if s.adminLis == nil {
+		return ""
+	}
+	return s.adminLis.Addr().String()
+}
+
+func (s *Server) loop(ctx context.Context, every time.Duration, fn func(context.Context)) {
+	defer s.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn(ctx)
+		}
+	}
+}
+
+// sweep removes expired nodes and leases. Every server sweeps; the
+// conditional deletes make concurrent sweeps harmless.
+func (s *Server) sweep(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, s.timings.SweepInterval)
+	defer cancel()
+	n, err := s.nodes.CleanupExpired(ctx)
+	if err != nil {
+		s.log.Warn("sweep of expired nodes failed", "error", err)
+	}
+	l, err := s.addrs.CleanupExpired(ctx)
+	if err != nil {
+		s.log.Warn("sweep of expired leases failed", "error", err)
+	}
+	if n+l > 0 {
+		s.log.Info("swept expired records", "nodes", n, "leases", l)
+	}
+	s.metrics.swept.Add(float64(n + l))
+}
+
+// checkHealth sets the gRPC health status from the default providers.
+func (s *Server) checkHealth(ctx context.Context) {
+	serving := true
+	for _, p := range s.providers {
+		h := p.HealthCheck(ctx)
+		s.metrics.providerHealth.WithLabelValues(p.Name()).Set(float64(h.Status))
+		if h.Status == persistence.Unhealthy {
+			serving = false
+			s.log.Warn("default provider unhealthy", "provider", p.Name(), "reason", h.Reason)
+		}
+	}
+	st := healthpb.HealthCheckResponse_SERVING
+	if !serving {
+		st = healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(orbitv1.NodeService_ServiceDesc.ServiceName, st)
+	s.health.SetServingStatus(orbitv1.AddressableService_ServiceDesc.ServiceName, st)
+	s.mu.Lock()
+	s.ready = serving
+	s.mu.Unlock()
+}
+
+// Stop drains in-flight calls (at most until ctx ends), stops the
+// background loops and closes the providers it opened (the memory
+// provider's final backup is taken then).
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	started := s.started
+	s.mu.Unlock()
+	if started {
+		s.health.Shutdown()
+		done := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.log.Warn("graceful stop timed out; closing remaining calls")
+			s.grpc.Stop()
+			<-done
+		}
+		s.cancel()
+		s.wg.Wait()
+		if s.http != nil {
+			_ = s.http.Shutdown(ctx)
+		}
+	}
+	var err error
+	if s.ownRegistry {
+		err = s.registry.Close(ctx)
+	}
+	s.log.Info("orbit server stopped", "error", err)
+	return err
+}
