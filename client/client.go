@@ -203,7 +203,10 @@ func (c *Client) ListNodeLeases(ctx context.Context, node persistence.NodeID, pa
 		return persistence.LeasePage{}, err
 	}
 	node.Namespace = c.withNamespace(node.Namespace)
-	if err := checkUTF8("node", node.Namespace+node.Key); err != nil {
+	if err := checkUTF8("node.namespace", node.Namespace); err != nil {
+		return persistence.LeasePage{}, err
+	}
+	if err := checkUTF8("node.key", node.Key); err != nil {
 		return persistence.LeasePage{}, err
 	}
 	resp, err := c.addrs.ListLeases(ctx, &orbitv1.ListLeasesRequest{

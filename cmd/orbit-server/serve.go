@@ -31,11 +31,11 @@ func defaultConfig(dataDir string) (*config.Config, error) {
 
 type serveFlags struct {
 	config, namespace, listen, admin, dataDir string
-	port                                       int
-	timings                                    server.Timings
-	tlsCert, tlsKey, tlsClientCA               string
-	logLevel, logFormat                        string
-	shutdownTimeout                            time.Duration
+	port                                      int
+	timings                                   server.Timings
+	tlsCert, tlsKey, tlsClientCA              string
+	logLevel, logFormat                       string
+	shutdownTimeout                           time.Duration
 }
 
 func newServeCmd() *cobra.Command {
