@@ -199,7 +199,15 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	case b.registry != nil:
 		s.registry = b.registry
 	case b.persistence != nil:
-		r, err := persistence.OpenRegistry(ctx, b.persistence, persistence.WithClock(b.clock),
+		// Only the two default providers serve; others in the file (a
+		// migration target, say) are not opened.
+		used := &config.Config{Defaults: b.persistence.Defaults, Source: b.persistence.Source, Providers: map[string]config.ProviderConfig{}}
+		for _, name := range []string{b.persistence.Defaults.Addressable, b.persistence.Defaults.Cluster} {
+			if pc, ok := b.persistence.Providers[name]; ok {
+				used.Providers[name] = pc
+			}
+		}
+		r, err := persistence.OpenRegistry(ctx, used, persistence.WithClock(b.clock),
 			persistence.WithLogger(s.log), persistence.WithMetricsRegisterer(s.prom))
 		if err != nil {
 			return nil, fmt.Errorf("server: open persistence: %w", err)

@@ -70,6 +70,8 @@ func startBackup(s *Store, opts BackupOptions) (*backupLoop, error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		s.log.Info("memory store: no disk backup yet, starting empty", "path", opts.Path)
+	case errors.Is(err, driver.ErrCapacity):
+		return nil, fmt.Errorf("memory store: restore disk backup %s: %w (raise max_entries to hold it)", opts.Path, err)
 	case err != nil:
 		return nil, fmt.Errorf("memory store: restore disk backup %s: %w (move the file away to start empty)", opts.Path, err)
 	default:
