@@ -75,16 +75,18 @@ func (a *addressables) writeLease(ctx context.Context, key string, rec leaseReco
 	if a.kv.index != nil {
 		// The backend labels the record with its holder atomically: no
 		// separate index entries.
-		_, err := a.kv.index.PutIndexed(ctx, key, val, cond, leaseLabel(rec))
+		_, err := a.kv.put(ctx, key, val, cond, leaseLabel(rec), rec.ExpiresAt)
 		return err
 	}
 	now := a.opt.clock.Now()
+	idxVal := encodeIndex(indexRecord{Epoch: rec.Epoch, WrittenAt: now})
+	after := a.kv.deleteAfter(rec.ExpiresAt)
 	if a.kv.txn != nil {
 		ops := make([]driver.Op, 0, 3)
-		ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: val, Cond: cond})
+		ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: val, Cond: cond, DeleteAfter: after})
 		if writeIndex {
-			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: indexKey(rec.Node, key),
-				Value: encodeIndex(indexRecord{Epoch: rec.Epoch, WrittenAt: now}), Cond: driver.Unconditional()})
+			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: indexKey(rec.Node, key), Value: idxVal,
+				Cond: driver.Unconditional(), DeleteAfter: after})
 		}
 		if !oldNode.IsZero() && (oldNode != rec.Node || !writeIndex) {
 			ops = append(ops, driver.Op{Kind: driver.OpDelete, Key: indexKey(oldNode, key), Cond: driver.Unconditional()})
@@ -93,11 +95,11 @@ func (a *addressables) writeLease(ctx context.Context, key string, rec leaseReco
 		return err
 	}
 	if writeIndex {
-		if _, err := a.kv.store.Put(ctx, indexKey(rec.Node, key), encodeIndex(indexRecord{Epoch: rec.Epoch, WrittenAt: now}), driver.Unconditional()); err != nil {
+		if _, err := a.kv.put(ctx, indexKey(rec.Node, key), idxVal, driver.Unconditional(), "", rec.ExpiresAt); err != nil {
 			return fmt.Errorf("write node index: %w", err)
 		}
 	}
-	_, err := a.kv.store.Put(ctx, key, val, cond)
+	_, err := a.kv.put(ctx, key, val, cond, "", rec.ExpiresAt)
 	return err
 }
 
@@ -219,13 +221,16 @@ func (a *addressables) holderCAS(ctx context.Context, op string, ref Addressable
 				op, ref, rec.Node, rec.Epoch, node, epoch, ErrFenced)
 		}
 		mutate(&rec, now)
-		// A renewal keeps the index entry written at placement; a release
-		// drops it (atomically where the backend has transactions).
+		// A renewal keeps the index entry written at placement (rewriting it
+		// only when the backend deletes entries natively, to push its
+		// deadline along with the lease's); a release drops it (atomically
+		// where the backend has transactions).
 		var dropIndexOf NodeID
 		if rec.Released {
 			dropIndexOf = node
 		}
-		err = a.writeLease(ctx, key, rec, ver, true, dropIndexOf, false)
+		rewriteIndex := !rec.Released && a.kv.ttl != nil
+		err = a.writeLease(ctx, key, rec, ver, true, dropIndexOf, rewriteIndex)
 		if errors.Is(err, ErrConflict) {
 			continue
 		}

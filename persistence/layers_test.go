@@ -2,7 +2,12 @@ package persistence_test
 
 import (
 	"context"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/orbit-go/orbit/clock"
+	"github.com/orbit-go/orbit/persistence"
 
 	"github.com/orbit-go/orbit/persistence/driver"
 	"github.com/orbit-go/orbit/persistence/drivertest"
@@ -57,4 +62,63 @@ func TestConformanceTransactionalKV(t *testing.T) {
 		MakeStore:    func(t *testing.T) driver.Store { return txnKV{plainKV{newMem(t)}} },
 		Capabilities: []driver.Capability{driver.CapTransactions},
 	})
+}
+
+// ttlKV is a bare KV that records the native-expiry deadline of each write
+// (as a backend with the ttl capability would use it), to check that the
+// lease logic always pushes deadlines along with lease expiry.
+type ttlKV struct {
+	plainKV
+	mu        sync.Mutex
+	deadlines map[string]time.Time
+}
+
+func (t *ttlKV) PutWithOptions(ctx context.Context, k string, v []byte, c driver.Condition, o driver.PutOptions) (driver.Version, error) {
+	ver, err := t.s.Put(ctx, k, v, c)
+	if err == nil {
+		t.mu.Lock()
+		t.deadlines[k] = o.DeleteAfter
+		t.mu.Unlock()
+	}
+	return ver, err
+}
+func (t *ttlKV) NativeExpiry() {}
+
+func TestNativeExpiryDeadlinesFollowRenewals(t *testing.T) {
+	kv := &ttlKV{plainKV: plainKV{newMem(t)}, deadlines: map[string]time.Time{}}
+	c := clock.NewManual(time.Now())
+	p := persistence.NewProvider("ttl", "test", kv, persistence.WithClock(c))
+	ref := persistence.AddressableReference{Namespace: "default", Type: "T", Key: persistence.StringKey("k")}
+	node := persistence.NodeID{Namespace: "default", Key: "n"}
+	l, err := p.Addressables().Place(context.Background(), ref, node, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ { // renew far beyond the first deadline
+		c.Advance(5 * time.Second)
+		if l, err = p.Addressables().Renew(context.Background(), ref, node, l.Epoch, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kv.mu.Lock()
+	if len(kv.deadlines) != 2 {
+		t.Fatalf("deadlines recorded for %d keys, want the record and its index entry", len(kv.deadlines))
+	}
+	for k, d := range kv.deadlines {
+		if !d.After(l.ExpiresAt.Add(persistence.DefaultEpochGrace)) {
+			t.Fatalf("%s may be deleted natively at %s, before its lease expires at %s plus the grace", k, d, l.ExpiresAt)
+		}
+	}
+	kv.mu.Unlock()
+	// Released records stay (for the epoch) until the grace has passed.
+	if err := p.Addressables().Release(context.Background(), ref, node, l.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	for k, d := range kv.deadlines {
+		if d.Before(c.Now().Add(persistence.DefaultEpochGrace)) {
+			t.Fatalf("%s may be deleted natively at %s, within the epoch grace after release", k, d)
+		}
+	}
 }

@@ -216,16 +216,18 @@ func (s *instrumented) MaxTxnOps() int {
 	return 0
 }
 
-func (s *instrumented) PutIndexed(ctx context.Context, key string, value []byte, cond driver.Condition, label string) (driver.Version, error) {
-	ix, ok := s.inner.(driver.Indexer)
+func (s *instrumented) PutWithOptions(ctx context.Context, key string, value []byte, cond driver.Condition, opts driver.PutOptions) (driver.Version, error) {
+	op, ok := s.inner.(driver.OptionPutter)
 	if !ok {
 		return driver.Version{}, ErrUnsupported
 	}
 	start := time.Now()
-	v, err := ix.PutIndexed(ctx, key, value, cond, label)
+	v, err := op.PutWithOptions(ctx, key, value, cond, opts)
 	s.m.done(s.put, start, err)
 	return v, err
 }
+
+func (s *instrumented) NativeExpiry() {}
 
 func (s *instrumented) ListIndex(ctx context.Context, label string, opts driver.ListOptions) (driver.ListPage, error) {
 	ix, ok := s.inner.(driver.Indexer)

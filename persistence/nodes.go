@@ -37,7 +37,7 @@ func (d *nodes) Store(ctx context.Context, node NodeInfo) error {
 	if err := node.Validate(); err != nil {
 		return err
 	}
-	if _, err := d.kv.store.Put(ctx, nodeKey(node.ID), encodeNode(node), driver.Unconditional()); err != nil {
+	if _, err := d.kv.put(ctx, nodeKey(node.ID), encodeNode(node), driver.Unconditional(), "", node.Lease.ExpiresAt); err != nil {
 		return fmt.Errorf("store node %s: %w", node.ID, err)
 	}
 	return nil
@@ -72,7 +72,7 @@ func (d *nodes) holderCAS(ctx context.Context, op string, id NodeID, token strin
 			return NodeInfo{}, fmt.Errorf("%s node %s: challenge token does not match: %w", op, id, ErrFenced)
 		}
 		mutate(&n, now)
-		_, err = d.kv.store.Put(ctx, nodeKey(id), encodeNode(n), driver.MatchVersion(ver))
+		_, err = d.kv.put(ctx, nodeKey(id), encodeNode(n), driver.MatchVersion(ver), "", n.Lease.ExpiresAt)
 		if errors.Is(err, ErrConflict) {
 			continue
 		}

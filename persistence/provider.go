@@ -18,7 +18,32 @@ type kv struct {
 	txn   driver.Transactional
 	watch driver.Watcher
 	index driver.Indexer
+	// ttl is set when the backend deletes dead records natively; grace is
+	// how long after expiry a record may be deleted (the epoch grace).
+	ttl   driver.OptionPutter
+	grace time.Duration
 	caps  driver.Capabilities
+}
+
+// deleteAfter is when a record that expires at expires may be deleted
+// natively: after the epoch grace, plus a margin for clock skew.
+func (k *kv) deleteAfter(expires time.Time) time.Time {
+	if k.ttl == nil {
+		return time.Time{}
+	}
+	return expires.Add(k.grace + time.Minute)
+}
+
+// put writes one entry with the options the backend supports.
+func (k *kv) put(ctx context.Context, key string, value []byte, cond driver.Condition, label string, expires time.Time) (driver.Version, error) {
+	switch {
+	case k.index != nil:
+		return k.index.PutWithOptions(ctx, key, value, cond, driver.PutOptions{Label: label, DeleteAfter: k.deleteAfter(expires)})
+	case k.ttl != nil:
+		return k.ttl.PutWithOptions(ctx, key, value, cond, driver.PutOptions{DeleteAfter: k.deleteAfter(expires)})
+	default:
+		return k.store.Put(ctx, key, value, cond)
+	}
 }
 
 // provider implements Provider over one driver.
@@ -58,6 +83,10 @@ func NewProvider(name, typ string, store driver.Store, opts ...Option) Provider 
 	if k.caps.Has(driver.CapIndex) {
 		k.index = inst
 	}
+	if k.caps.Has(driver.CapTTL) {
+		k.ttl = inst
+	}
+	k.grace = o.epochGrace
 	p := &provider{name: name, typ: typ, kv: k, opt: o, metrics: m}
 	p.addrs = &addressables{kv: k, opt: &p.opt}
 	p.nodes = &nodes{kv: k, opt: &p.opt}

@@ -208,7 +208,8 @@ func (t *transaction) Commit(ctx context.Context) error {
 				if tomb.CreatedAt.After(tomb.ExpiresAt) {
 					tomb.CreatedAt = tomb.ExpiresAt
 				}
-				ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(tomb), Cond: cond})
+				ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(tomb), Cond: cond,
+					DeleteAfter: t.p.kv.deleteAfter(tomb.ExpiresAt)})
 				if t.p.kv.index == nil {
 					ops = append(ops, driver.Op{Kind: driver.OpDelete, Key: indexKey(prev.Node, key), Cond: driver.Unconditional()})
 				}
@@ -220,16 +221,19 @@ func (t *transaction) Commit(ctx context.Context) error {
 					l.Reference, l.Epoch, prev.Epoch, prev.Node, ErrFenced)
 			}
 			rec := leaseRecord{AddressableLease: l}
-			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(rec), Cond: cond, Label: leaseLabel(rec)})
+			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(rec), Cond: cond, Label: leaseLabel(rec),
+				DeleteAfter: t.p.kv.deleteAfter(l.ExpiresAt)})
 			if t.p.kv.index != nil {
 				continue
 			}
-			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: indexKey(l.Node, key), Value: encodeIndex(indexRecord{Epoch: l.Epoch, WrittenAt: now}), Cond: driver.Unconditional()})
+			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: indexKey(l.Node, key), Value: encodeIndex(indexRecord{Epoch: l.Epoch, WrittenAt: now}),
+				Cond: driver.Unconditional(), DeleteAfter: t.p.kv.deleteAfter(l.ExpiresAt)})
 			if rs.found && prev.Node != l.Node {
 				ops = append(ops, driver.Op{Kind: driver.OpDelete, Key: indexKey(prev.Node, key), Cond: driver.Unconditional()})
 			}
 		case stageStoreNode:
-			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: encodeNode(s.node), Cond: cond})
+			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: encodeNode(s.node), Cond: cond,
+				DeleteAfter: t.p.kv.deleteAfter(s.node.Lease.ExpiresAt)})
 		case stageRemoveNode:
 			if rs.found {
 				ops = append(ops, driver.Op{Kind: driver.OpDelete, Key: key, Cond: cond})

@@ -17,10 +17,11 @@ const (
 	CapHealth       Capability = "health"       // HealthChecker
 	CapCacheStats   Capability = "cache-stats"  // CacheStatser
 	CapIndex        Capability = "index"        // Indexer
+	CapTTL          Capability = "ttl"          // Expirer
 )
 
 // AllCapabilities lists every capability the contract defines.
-var AllCapabilities = []Capability{CapTransactions, CapWatch, CapHealth, CapCacheStats, CapIndex}
+var AllCapabilities = []Capability{CapTransactions, CapWatch, CapHealth, CapCacheStats, CapIndex, CapTTL}
 
 // Capabilities is a set of capabilities.
 type Capabilities map[Capability]bool
@@ -42,6 +43,9 @@ func CapabilitiesOf(s Store) Capabilities {
 	}
 	if _, ok := s.(Indexer); ok {
 		c[CapIndex] = true
+	}
+	if _, ok := s.(Expirer); ok {
+		c[CapTTL] = true
 	}
 	return c
 }

@@ -21,6 +21,7 @@ package driver
 import (
 	"context"
 	"strconv"
+	"time"
 )
 
 // MaxKeyLen is the longest key the lease logic ever writes.
@@ -149,9 +150,10 @@ type Op struct {
 	Key   string
 	Value []byte
 	Cond  Condition
-	// Label is, for an OpPut on a driver that implements Indexer, the
-	// entry's new index label ("" = in no index). Other drivers ignore it.
-	Label string
+	// Label and DeleteAfter are PutOptions of an OpPut, for drivers with
+	// the index or TTL capability; other drivers ignore them.
+	Label       string
+	DeleteAfter time.Time
 }
 
 // Transactional is implemented by backends that apply several conditional
@@ -164,6 +166,24 @@ type Transactional interface {
 	MaxTxnOps() int
 }
 
+// PutOptions carry what optional capabilities add to a write. Options of a
+// capability the driver does not have are ignored.
+type PutOptions struct {
+	// Label is the entry's index label (Indexer); "" = in no index.
+	Label string
+	// DeleteAfter lets the backend delete the entry natively once this time
+	// has passed (Expirer); zero = never. The lease logic sets it well after
+	// the record stops mattering (expiry plus the epoch grace), so native
+	// deletion is only garbage collection, never a correctness mechanism.
+	DeleteAfter time.Time
+}
+
+// OptionPutter is Put with options; drivers with the index or TTL
+// capability implement it.
+type OptionPutter interface {
+	PutWithOptions(ctx context.Context, key string, value []byte, cond Condition, opts PutOptions) (Version, error)
+}
+
 // Indexer is implemented by backends that keep a secondary index natively
 // and atomically with the entries: every entry carries at most one label,
 // and the entries of one label can be listed without scanning the others.
@@ -171,12 +191,22 @@ type Transactional interface {
 // a node's leases needs no separate index entries.
 //
 // Put and Txn OpPut without a label, and Delete, remove an entry from its
-// index; PutIndexed sets the label together with the value, under cond.
+// index; PutWithOptions sets the label together with the value, under cond.
 type Indexer interface {
-	PutIndexed(ctx context.Context, key string, value []byte, cond Condition, label string) (Version, error)
+	OptionPutter
 	// ListIndex lists the entries labelled label, in key order, paginated
 	// like List (StartAfter is a key).
 	ListIndex(ctx context.Context, label string, opts ListOptions) (ListPage, error)
+}
+
+// Expirer is implemented by backends that delete entries natively after
+// PutOptions.DeleteAfter (etcd leases, Redis PX), so that dead records do
+// not accumulate even if no server runs cleanup. A backend may delete an
+// entry later than DeleteAfter, never earlier.
+type Expirer interface {
+	OptionPutter
+	// NativeExpiry documents the capability; it has no effect.
+	NativeExpiry()
 }
 
 // EventKind says what happened to a key.

@@ -31,6 +31,9 @@ func (h Harness) runDriverTests(t *testing.T) {
 	if h.claims(driver.CapHealth) {
 		t.Run("HealthChecker", h.testHealthChecker)
 	}
+	if h.claims(driver.CapTTL) {
+		t.Run("NativeExpiry", h.testNativeExpiry)
+	}
 	if h.claims(driver.CapIndex) {
 		t.Run("Index", h.testIndex)
 		if h.claims(driver.CapTransactions) {
@@ -70,7 +73,7 @@ func (h Harness) testIndex(t *testing.T) {
 		if i%3 == 0 {
 			label = "L2"
 		}
-		if _, err := ix.PutIndexed(bg, fmt.Sprintf("ix/%02d", i), []byte(fmt.Sprint(i)), driver.CreateOnly(), label); err != nil {
+		if _, err := ix.PutWithOptions(bg, fmt.Sprintf("ix/%02d", i), []byte(fmt.Sprint(i)), driver.CreateOnly(), driver.PutOptions{Label: label}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -85,13 +88,13 @@ func (h Harness) testIndex(t *testing.T) {
 	if err != nil || len(p.Entries) != 10 || string(p.Entries[1].Value) != "3" || p.Entries[1].Version.IsZero() {
 		t.Fatalf("ListIndex entries carry values and versions: %+v, %v", p.Entries, err)
 	}
-	// Conditions hold on PutIndexed.
-	if _, err := ix.PutIndexed(bg, "ix/00", []byte("x"), driver.CreateOnly(), "L1"); !errors.Is(err, driver.ErrConflict) {
-		t.Fatalf("PutIndexed create-only on an existing key = %v, want ErrConflict", err)
+	// Conditions hold on PutWithOptions.
+	if _, err := ix.PutWithOptions(bg, "ix/00", []byte("x"), driver.CreateOnly(), driver.PutOptions{Label: "L1"}); !errors.Is(err, driver.ErrConflict) {
+		t.Fatalf("PutWithOptions create-only on an existing key = %v, want ErrConflict", err)
 	}
 	// Relabel, unlabel by plain Put, delete.
 	e, _ := s.Get(bg, "ix/00")
-	if _, err := ix.PutIndexed(bg, "ix/00", []byte("moved"), driver.MatchVersion(e.Version), "L1"); err != nil {
+	if _, err := ix.PutWithOptions(bg, "ix/00", []byte("moved"), driver.MatchVersion(e.Version), driver.PutOptions{Label: "L1"}); err != nil {
 		t.Fatal(err)
 	}
 	mustPut(t, s, "ix/03", "plain", driver.Unconditional())
@@ -522,5 +525,45 @@ func (h Harness) testHealthChecker(t *testing.T) {
 	s := h.MakeStore(t)
 	if got := s.(driver.HealthChecker).HealthCheck(bg); got.Status != driver.Healthy {
 		t.Fatalf("fresh store health = %s (%s), want Healthy", got.Status, got.Reason)
+	}
+}
+
+// testNativeExpiry: an entry is deleted natively some time after its
+// DeleteAfter, never before; an entry without a deadline stays. This test
+// waits in real time (bounded to 60 s): it checks the backend's own expiry.
+func (h Harness) testNativeExpiry(t *testing.T) {
+	s := h.MakeStore(t)
+	ex := s.(driver.Expirer)
+	deadline := time.Now().Add(2 * time.Second)
+	if _, err := ex.PutWithOptions(bg, "ttl/short", []byte("v"), driver.CreateOnly(), driver.PutOptions{DeleteAfter: deadline}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ex.PutWithOptions(bg, "ttl/forever", []byte("v"), driver.CreateOnly(), driver.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	far := time.Now().Add(time.Hour)
+	if _, err := ex.PutWithOptions(bg, "ttl/later", []byte("v"), driver.CreateOnly(), driver.PutOptions{DeleteAfter: far}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, err := s.Get(bg, "ttl/short")
+		if errors.Is(err, driver.ErrNotFound) {
+			if time.Now().Before(deadline) {
+				t.Fatal("entry deleted before its DeleteAfter")
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(deadline) > 60*time.Second {
+			t.Fatal("entry still present 60 s after its DeleteAfter")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, k := range []string{"ttl/forever", "ttl/later"} {
+		if _, err := s.Get(bg, k); err != nil {
+			t.Fatalf("%s: %v (deleted although its deadline has not passed)", k, err)
+		}
 	}
 }

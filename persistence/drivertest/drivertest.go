@@ -42,8 +42,10 @@ type Harness struct {
 
 func (h Harness) claims(c driver.Capability) bool { return slices.Contains(h.Capabilities, c) }
 
-// epoch0 is where every manual clock of the suite starts.
-var epoch0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+// epoch0 is where every manual clock of the suite starts: the real time
+// when the suite starts, so that backends which delete records natively
+// (PutOptions.DeleteAfter is derived from lease expiry) see real deadlines.
+var epoch0 = time.Now().UTC().Truncate(time.Millisecond)
 
 // env is one subtest's world: a store, a manual clock and a provider.
 type env struct {

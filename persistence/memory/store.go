@@ -200,9 +200,11 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, cond driver.C
 	return s.put(key, value, cond, "")
 }
 
-// PutIndexed is Put that also files key under label (driver.Indexer).
-func (s *Store) PutIndexed(ctx context.Context, key string, value []byte, cond driver.Condition, label string) (driver.Version, error) {
-	return s.put(key, value, cond, label)
+// PutWithOptions is Put that also files key under opts.Label
+// (driver.Indexer). The memory store has no native expiry: DeleteAfter is
+// ignored and cleanup removes dead records.
+func (s *Store) PutWithOptions(ctx context.Context, key string, value []byte, cond driver.Condition, opts driver.PutOptions) (driver.Version, error) {
+	return s.put(key, value, cond, opts.Label)
 }
 
 func (s *Store) put(key string, value []byte, cond driver.Condition, label string) (driver.Version, error) {
