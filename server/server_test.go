@@ -37,7 +37,7 @@ type cluster struct {
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // newCluster starts n servers sharing one memory provider and a manual clock.
-func newCluster(t *testing.T, n int) *cluster {
+func newCluster(t testing.TB, n int) *cluster {
 	t.Helper()
 	cfg, err := config.NewBuilder().WithMemory("memory", config.DefaultMemoryConfig(), true).Build()
 	if err != nil {
@@ -77,6 +77,8 @@ func (c *cluster) nodes(i int) orbitv1.NodeServiceClient { return orbitv1.NewNod
 func (c *cluster) addrs(i int) orbitv1.AddressableServiceClient {
 	return orbitv1.NewAddressableServiceClient(c.conns[i])
 }
+
+func newClusterB(b *testing.B) *cluster { return newCluster(b, 1) }
 
 func join(t *testing.T, c orbitv1.NodeServiceClient, ns string, types ...string) *orbitv1.JoinResponse {
 	t.Helper()
