@@ -73,7 +73,9 @@ func newCluster(t testing.TB, n int) *cluster {
 	return c
 }
 
-func (c *cluster) nodes(i int) orbitv1.NodeServiceClient { return orbitv1.NewNodeServiceClient(c.conns[i]) }
+func (c *cluster) nodes(i int) orbitv1.NodeServiceClient {
+	return orbitv1.NewNodeServiceClient(c.conns[i])
+}
 func (c *cluster) addrs(i int) orbitv1.AddressableServiceClient {
 	return orbitv1.NewAddressableServiceClient(c.conns[i])
 }
