@@ -26,7 +26,11 @@ import (
 func (n *Node) renewLoop(ctx context.Context) error {
 	for {
 		lease := n.Lease()
-		if !sleepCtx(ctx, n.untilRenew(lease)) {
+		// The floor keeps a client whose clock runs ahead of the server's
+		// from renewing in a tight loop.
+		left := lease.ExpiresAt.Sub(n.c.opts.clock.Now())
+		wait := max(n.untilRenew(lease), min(n.c.opts.backoffMin, left/2))
+		if !sleepCtx(ctx, wait) {
 			return nil
 		}
 		if err := n.renewWithRetry(ctx, lease); err != nil {
