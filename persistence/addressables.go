@@ -181,25 +181,41 @@ func (a *addressables) Takeover(ctx context.Context, ref AddressableReference, f
 }
 
 func (a *addressables) Get(ctx context.Context, ref AddressableReference) (AddressableLease, error) {
-	// Validation is deferred to the miss path: the key encoding is
-	// injective and only valid references are ever written, so a record
-	// found under leaseKey(ref) proves ref valid. Lookups are the hot path.
-	rec, _, found, err := a.read(ctx, leaseKey(ref))
-	if !found && err == nil {
+	// The hot path: the key is built in a recycled buffer and the record is
+	// decoded against ref. Validation is deferred to the miss path: the key
+	// encoding is injective and only valid references are ever written, so
+	// a record found under leaseKey(ref) proves ref valid.
+	type result struct {
+		rec   leaseRecord
+		found bool
+		err   error
+	}
+	r := withLeaseKey(ref, func(key string) result {
+		e, err := a.kv.store.Get(ctx, key)
+		if errors.Is(err, ErrNotFound) {
+			return result{}
+		}
+		if err != nil {
+			return result{err: fmt.Errorf("read lease of %s: %w", ref, err)}
+		}
+		rec, err := decodeLeaseOf(ref, e.Value)
+		if err != nil {
+			return result{err: fmt.Errorf("decode lease of %s: %w", ref, err)}
+		}
+		return result{rec: rec, found: true}
+	})
+	if !r.found {
 		if verr := ref.Validate(); verr != nil {
 			return AddressableLease{}, verr
 		}
 	}
-	if err != nil {
-		if verr := ref.Validate(); verr != nil {
-			return AddressableLease{}, verr
-		}
-		return AddressableLease{}, err
+	if r.err != nil {
+		return AddressableLease{}, r.err
 	}
-	if !found || rec.Released || !rec.Live(a.opt.clock.Now()) {
+	if !r.found || r.rec.Released || !r.rec.Live(a.opt.clock.Now()) {
 		return AddressableLease{}, fmt.Errorf("lease of %s: %w", ref, ErrNotFound)
 	}
-	return rec.AddressableLease, nil
+	return r.rec.AddressableLease, nil
 }
 
 // holderCAS re-reads ref's record, checks that (node, epoch) holds its live

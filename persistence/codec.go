@@ -213,11 +213,16 @@ func (d *decoder) str(what string) string {
 // decodeLease decodes the record stored under key; the reference comes from
 // the key itself (see keys.go), the rest from the value.
 func decodeLease(key string, b []byte) (leaseRecord, error) {
-	var r leaseRecord
 	ref, err := parseLeaseKey(key)
 	if err != nil {
-		return r, err
+		return leaseRecord{}, err
 	}
+	return decodeLeaseOf(ref, b)
+}
+
+// decodeLeaseOf decodes the record of ref (whose key the caller built).
+func decodeLeaseOf(ref AddressableReference, b []byte) (leaseRecord, error) {
+	var r leaseRecord
 	d := decoder{b: b}
 	if v := d.byte1("lease format"); d.err == nil && v != formatV1 {
 		return r, fmt.Errorf("lease record format %d is not supported: %w", v, ErrCorrupt)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -91,7 +92,14 @@ func appendTypedKey(b []byte, k AddressableKey) []byte {
 }
 
 func appendEscaped(b []byte, s string) []byte {
-	if strings.IndexByte(s, '/') < 0 && strings.IndexByte(s, '%') < 0 {
+	plain := true
+	for i := 0; i < len(s); i++ { // one pass: parts are short
+		if s[i] == '/' || s[i] == '%' {
+			plain = false
+			break
+		}
+	}
+	if plain {
 		return append(b, s...)
 	}
 	for i := 0; i < len(s); i++ {
@@ -110,18 +118,39 @@ func appendEscaped(b []byte, s string) []byte {
 // leaseKey is the storage key of ref's lease record.
 func leaseKey(ref AddressableReference) string {
 	// One allocation of (nearly) the exact size: escaping is rare.
+	b := appendLeaseKey(make([]byte, 0, leaseKeySize(ref)), ref)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is never written again
+}
+
+func leaseKeySize(ref AddressableReference) int {
 	size := len(leasePrefix) + len(ref.Namespace) + len(ref.Type) + len(ref.Key.s) + 3
 	if ref.Key.kind == KeyInt32 || ref.Key.kind == KeyInt64 {
 		size += 20
 	}
-	b := make([]byte, 0, size)
+	return size
+}
+
+// keyBufs recycles the buffers of transient lease keys (lookups).
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
+
+// withLeaseKey calls fn with ref's storage key built in a recycled buffer:
+// the key is only valid during fn (drivers do not retain keys passed to Get).
+func withLeaseKey[T any](ref AddressableReference, fn func(key string) T) T {
+	bp := keyBufs.Get().(*[]byte)
+	b := appendLeaseKey((*bp)[:0], ref)
+	out := fn(unsafe.String(unsafe.SliceData(b), len(b)))
+	*bp = b
+	keyBufs.Put(bp)
+	return out
+}
+
+func appendLeaseKey(b []byte, ref AddressableReference) []byte {
 	b = append(b, leasePrefix...)
 	b = appendEscaped(b, ref.Namespace)
 	b = append(b, '/')
 	b = appendEscaped(b, ref.Type)
 	b = append(b, '/')
-	b = appendTypedKey(b, ref.Key)
-	return unsafe.String(unsafe.SliceData(b), len(b)) // b is never written again
+	return appendTypedKey(b, ref.Key)
 }
 
 // leaseNamespacePrefix is the prefix of every lease record of namespace ns

@@ -11,6 +11,9 @@
 // Contract for every method:
 //   - keys are non-empty, valid UTF-8, at most MaxKeyLen bytes, and never
 //     contain a NUL byte; drivers may rely on this;
+//   - a key passed to Get may live in a buffer the caller reuses after the
+//     call: a driver must not retain it (Entry.Key of the result may alias
+//     it; callers do not keep that either);
 //   - values passed to Put are owned by the driver afterwards; values
 //     returned by Get and List are immutable: neither the caller nor the
 //     driver modifies them afterwards (the lease logic aliases them);
