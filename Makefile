@@ -18,6 +18,7 @@ build:
 
 bench:
 	go test -run '^$$' -bench . -benchtime 2s ./persistence/memory/
+	go test -run '^$$' -bench BenchmarkEtcd -benchtime 3s ./persistence/etcd/
 
 lint:
 	go vet ./... && test -z "$$(gofmt -l $$(git ls-files '*.go'))"

@@ -75,7 +75,7 @@ disk_backup = { path = "`+backup+`" }
 		t.Fatalf("check wrote the memory provider's backup (%v); it must only inspect", err)
 	}
 	// A provider type not compiled in is reported, and fails the check.
-	writeFile(t, path, "[providers.e]\ntype = \"Etcd\"\nendpoints = [\"http://127.0.0.1:1\"]\n")
+	writeFile(t, path, "[providers.r]\ntype = \"Redis\"\nurl = \"redis://127.0.0.1:1\"\n")
 	code, out, _ = runCLI(t, "check", "--config", path)
 	if code != 1 || !strings.Contains(out, "not available in this build") {
 		t.Fatalf("check of an absent driver: exit %d\n%s", code, out)
