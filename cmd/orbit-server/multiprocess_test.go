@@ -167,4 +167,3 @@ func TestThreeServerProcessesShareOneBackend(t *testing.T) {
 	}
 	t.Logf("%d addressables moved off the crashed node; server 2 killed, servers 0 and 1 kept serving", moved)
 }
-
