@@ -114,6 +114,23 @@ func (a *addressables) Place(ctx context.Context, ref AddressableReference, node
 		return AddressableLease{}, err
 	}
 	key := leaseKey(ref)
+	if a.kv.index != nil || a.kv.txn != nil {
+		// Most placements are of addressables without a record: try the
+		// create-only write first and read only if a record exists (one
+		// round trip instead of two). Only where the index is written
+		// atomically with the record: on a bare KV store a failed attempt
+		// would leave an index entry behind.
+		now := a.opt.clock.Now()
+		lease := AddressableLease{Reference: ref, Node: node, CreatedAt: now,
+			RenewAt: now.Add(ttl / 2), ExpiresAt: now.Add(ttl), Epoch: nextEpoch(0, now)}
+		err := a.writeLease(ctx, key, leaseRecord{AddressableLease: lease}, driver.Version{}, false, NodeID{}, true)
+		if err == nil {
+			return lease, nil
+		}
+		if !errors.Is(err, ErrConflict) {
+			return AddressableLease{}, fmt.Errorf("place %s: %w", ref, err)
+		}
+	}
 	for attempt := 0; attempt < a.opt.casRetries; attempt++ {
 		prev, ver, found, err := a.read(ctx, key)
 		if err != nil {

@@ -27,7 +27,7 @@ func (h Harness) runProviderTests(t *testing.T) {
 			t.Fatal(err)
 		}
 		after := e.p.Metrics()
-		if after.ReadOperations < before.ReadOperations+2 || after.WriteOperations <= before.WriteOperations ||
+		if after.ReadOperations < before.ReadOperations+1 || after.WriteOperations <= before.WriteOperations ||
 			after.DeleteOperations <= before.DeleteOperations {
 			t.Fatalf("metrics did not count the operations: before %+v after %+v", before, after)
 		}
