@@ -24,8 +24,9 @@ import (
 //   - released and expired records are kept for EpochGrace so the next epoch
 //     continues their sequence.
 type addressables struct {
-	kv  *kv
-	opt *options
+	kv    *kv
+	opt   *options
+	cache *versionCache // nil when reads are cheap (native index)
 }
 
 var _ AddressableDirectory = (*addressables)(nil)
@@ -60,6 +61,7 @@ func (a *addressables) read(ctx context.Context, key string) (rec leaseRecord, v
 	if err != nil {
 		return rec, ver, false, fmt.Errorf("decode lease %q: %w", key, err)
 	}
+	a.cache.put(key, e.Version, rec)
 	return rec, e.Version, true, nil
 }
 
@@ -67,6 +69,16 @@ func (a *addressables) read(ctx context.Context, key string) (rec leaseRecord, v
 // = create-only), together with node's index entry. oldNode, if set and
 // different, loses its index entry when the backend has transactions.
 func (a *addressables) writeLease(ctx context.Context, key string, rec leaseRecord, ver driver.Version, found bool, oldNode NodeID, writeIndex bool) error {
+	v, err := a.writeLeaseVersion(ctx, key, rec, ver, found, oldNode, writeIndex)
+	if err != nil {
+		a.cache.drop(key)
+		return err
+	}
+	a.cache.put(key, v, rec)
+	return nil
+}
+
+func (a *addressables) writeLeaseVersion(ctx context.Context, key string, rec leaseRecord, ver driver.Version, found bool, oldNode NodeID, writeIndex bool) (driver.Version, error) {
 	cond := driver.CreateOnly()
 	if found {
 		cond = driver.MatchVersion(ver)
@@ -75,8 +87,7 @@ func (a *addressables) writeLease(ctx context.Context, key string, rec leaseReco
 	if a.kv.index != nil {
 		// The backend labels the record with its holder atomically: no
 		// separate index entries.
-		_, err := a.kv.put(ctx, key, val, cond, leaseLabel(rec), rec.ExpiresAt)
-		return err
+		return a.kv.put(ctx, key, val, cond, leaseLabel(rec), rec.ExpiresAt)
 	}
 	now := a.opt.clock.Now()
 	idxVal := encodeIndex(indexRecord{Epoch: rec.Epoch, WrittenAt: now})
@@ -91,16 +102,18 @@ func (a *addressables) writeLease(ctx context.Context, key string, rec leaseReco
 		if !oldNode.IsZero() && (oldNode != rec.Node || !writeIndex) {
 			ops = append(ops, driver.Op{Kind: driver.OpDelete, Key: indexKey(oldNode, key), Cond: driver.Unconditional()})
 		}
-		_, err := a.kv.txn.Txn(ctx, ops)
-		return err
+		vs, err := a.kv.txn.Txn(ctx, ops)
+		if err != nil || len(vs) == 0 {
+			return driver.Version{}, err
+		}
+		return vs[0], nil
 	}
 	if writeIndex {
 		if _, err := a.kv.put(ctx, indexKey(rec.Node, key), idxVal, driver.Unconditional(), "", rec.ExpiresAt); err != nil {
-			return fmt.Errorf("write node index: %w", err)
+			return driver.Version{}, fmt.Errorf("write node index: %w", err)
 		}
 	}
-	_, err := a.kv.put(ctx, key, val, cond, "", rec.ExpiresAt)
-	return err
+	return a.kv.put(ctx, key, val, cond, "", rec.ExpiresAt)
 }
 
 func (a *addressables) Place(ctx context.Context, ref AddressableReference, node NodeID, ttl time.Duration) (AddressableLease, error) {
@@ -241,9 +254,19 @@ func (a *addressables) holderCAS(ctx context.Context, op string, ref Addressable
 	mutate func(rec *leaseRecord, now time.Time)) (AddressableLease, error) {
 	key := leaseKey(ref)
 	for attempt := 0; attempt < a.opt.casRetries; attempt++ {
-		rec, ver, found, err := a.read(ctx, key)
-		if err != nil {
-			return AddressableLease{}, fmt.Errorf("%s %s: %w", op, ref, err)
+		var rec leaseRecord
+		var ver driver.Version
+		var found bool
+		// First attempt: the record this provider last saw, if it shows
+		// the caller holding a live lease (a stale one fails the condition).
+		if c, ok := a.cache.get(key); ok && attempt == 0 && !c.rec.Released && c.rec.Node == node &&
+			c.rec.Epoch == epoch && c.rec.Live(a.opt.clock.Now()) {
+			rec, ver, found = c.rec, c.ver, true
+		} else {
+			var err error
+			if rec, ver, found, err = a.read(ctx, key); err != nil {
+				return AddressableLease{}, fmt.Errorf("%s %s: %w", op, ref, err)
+			}
 		}
 		now := a.opt.clock.Now()
 		if !found || rec.Released || !rec.Live(now) {
@@ -263,7 +286,7 @@ func (a *addressables) holderCAS(ctx context.Context, op string, ref Addressable
 			dropIndexOf = node
 		}
 		rewriteIndex := !rec.Released && a.kv.ttl != nil
-		err = a.writeLease(ctx, key, rec, ver, true, dropIndexOf, rewriteIndex)
+		err := a.writeLease(ctx, key, rec, ver, true, dropIndexOf, rewriteIndex)
 		if errors.Is(err, ErrConflict) {
 			continue
 		}

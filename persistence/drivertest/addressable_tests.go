@@ -30,6 +30,7 @@ func (h Harness) runAddressableTests(t *testing.T) {
 	t.Run("RenewReleaseFencing", h.testRenewReleaseFencing)
 	t.Run("UpdateCAS", h.testUpdateCAS)
 	t.Run("Takeover", h.testTakeover)
+	t.Run("TwoServersRenewAndTakeover", h.testTwoServers)
 	t.Run("EpochsGrow", h.testEpochsGrow)
 	t.Run("ExpiryAndCleanup", h.testExpiryAndCleanup)
 	t.Run("RenewBeatsConcurrentCleanup", h.testRenewBeatsCleanup)
@@ -307,6 +308,40 @@ func (h Harness) testTakeover(t *testing.T) {
 	e.clock.Advance(ttl)
 	if _, err := e.addrs.Takeover(e.ctx, ref("t"), node("dead"), l.Epoch, node("late"), ttl); !errors.Is(err, persistence.ErrFenced) {
 		t.Fatalf("stale takeover = %v, want ErrFenced", err)
+	}
+}
+
+// testTwoServers: two providers over one store (two Orbit servers). Each
+// one's view of a record may be stale; the conditional writes keep them
+// right: renewals through either succeed, and once the lease was taken over
+// through one, the other fences the old holder.
+func (h Harness) testTwoServers(t *testing.T) {
+	e := h.newEnv(t)
+	other := e.provider(e.clock).Addressables()
+	l, err := e.addrs.Place(e.ctx, ref("two"), node("n1"), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := e.addrs.Renew(e.ctx, ref("two"), node("n1"), l.Epoch, ttl); err != nil {
+			t.Fatalf("renew through server 1: %v", err)
+		}
+		if _, err := other.Renew(e.ctx, ref("two"), node("n1"), l.Epoch, ttl); err != nil {
+			t.Fatalf("renew through server 2: %v", err)
+		}
+	}
+	nl, err := other.Takeover(e.ctx, ref("two"), node("n1"), l.Epoch, node("n2"), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.addrs.Renew(e.ctx, ref("two"), node("n1"), l.Epoch, ttl); !errors.Is(err, persistence.ErrFenced) {
+		t.Fatalf("renew of the replaced lease through server 1 = %v, want ErrFenced", err)
+	}
+	if err := e.addrs.Release(e.ctx, ref("two"), node("n1"), l.Epoch); !errors.Is(err, persistence.ErrFenced) {
+		t.Fatalf("release of the replaced lease through server 1 = %v, want ErrFenced", err)
+	}
+	if got, err := e.addrs.Renew(e.ctx, ref("two"), node("n2"), nl.Epoch, ttl); err != nil || got.Node != node("n2") {
+		t.Fatalf("renew by the new holder through server 1 = %+v, %v", got, err)
 	}
 }
 
