@@ -76,14 +76,12 @@ func (a *addressableService) LocateOrPlace(ctx context.Context, req *orbitv1.Loc
 // holderAlive reports whether node is a live member: from the cache when
 // it says so, confirmed in the directory otherwise.
 func (s *Server) holderAlive(ctx context.Context, id persistence.NodeID) (bool, error) {
-	e, err := s.cache.get(ctx, id.Namespace)
+	v, err := s.cache.get(ctx, id.Namespace)
 	if err != nil {
 		return false, err
 	}
-	if _, byKey := e.snapshot(); byKey != nil {
-		if n, ok := byKey[id.Key]; ok && n.Live(s.clock.Now()) {
-			return true, nil
-		}
+	if n, ok := v.byKey[id.Key]; ok && n.Live(s.clock.Now()) {
+		return true, nil
 	}
 	_, err = s.nodes.Get(ctx, id)
 	switch {
@@ -102,11 +100,11 @@ func (s *Server) holderAlive(ctx context.Context, id persistence.NodeID) (bool, 
 // type: placement spreads evenly, is the same on every server, and moves
 // only the addressables of a node that goes away. exclude is skipped.
 func (s *Server) pickNode(ctx context.Context, ref persistence.AddressableReference, exclude persistence.NodeID) (persistence.NodeID, error) {
-	e, err := s.cache.get(ctx, ref.Namespace)
+	v, err := s.cache.get(ctx, ref.Namespace)
 	if err != nil {
 		return persistence.NodeID{}, toStatus(err)
 	}
-	list, _ := e.snapshot()
+	list := v.list
 	now := s.clock.Now()
 	refKey := ref.String()
 	var best persistence.NodeID

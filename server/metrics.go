@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/orbit-go/orbit/persistence"
@@ -20,6 +21,7 @@ type rpcMetrics struct {
 	placements     *prometheus.CounterVec
 	swept          prometheus.Counter
 	providerHealth *prometheus.GaugeVec
+	methods        sync.Map // full method -> *methodMetrics
 }
 
 func newRPCMetrics(r prometheus.Registerer) *rpcMetrics {
@@ -57,12 +59,33 @@ func shortMethod(full string) string {
 	return full
 }
 
+// methodMetrics are one method's pre-resolved collectors (the hot path
+// avoids a label lookup per call for the common outcome, OK).
+type methodMetrics struct {
+	duration prometheus.Observer
+	ok       prometheus.Counter
+}
+
+func (m *rpcMetrics) forMethod(full string) *methodMetrics {
+	if v, ok := m.methods.Load(full); ok {
+		return v.(*methodMetrics)
+	}
+	method := shortMethod(full)
+	mm := &methodMetrics{duration: m.duration.WithLabelValues(method), ok: m.requests.WithLabelValues(method, "OK")}
+	v, _ := m.methods.LoadOrStore(full, mm)
+	return v.(*methodMetrics)
+}
+
 func (m *rpcMetrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	resp, err := h(ctx, req)
-	method := shortMethod(info.FullMethod)
-	m.duration.WithLabelValues(method).Observe(time.Since(start).Seconds())
-	m.requests.WithLabelValues(method, status.Code(err).String()).Inc()
+	mm := m.forMethod(info.FullMethod)
+	mm.duration.Observe(time.Since(start).Seconds())
+	if err == nil {
+		mm.ok.Inc()
+	} else {
+		m.requests.WithLabelValues(shortMethod(info.FullMethod), status.Code(err).String()).Inc()
+	}
 	return resp, err
 }
 

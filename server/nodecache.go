@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orbit-go/orbit/clock"
@@ -13,39 +14,52 @@ import (
 // namespace, so that a placement or a locate does not list the cluster
 // directory on every call. It is refreshed when older than ttl; decisions
 // that matter (is a holder really gone?) are confirmed in the directory.
+// Readers never lock: a view is immutable and swapped atomically.
 type nodeCache struct {
 	nodes persistence.ClusterNodeDirectory
 	clock clock.Clock
 	ttl   time.Duration
-
-	mu sync.Mutex
-	ns map[string]*nsNodes
+	ns    sync.Map // namespace -> *nsNodes
 }
 
 type nsNodes struct {
-	mu      sync.Mutex // serialises refreshes of one namespace
+	refresh sync.Mutex // one refresh at a time per namespace
+	view    atomic.Pointer[nodeView]
+}
+
+// nodeView is one immutable listing of a namespace's live nodes.
+type nodeView struct {
 	fetched time.Time
 	list    []persistence.NodeInfo
 	byKey   map[string]persistence.NodeInfo
 }
 
 func newNodeCache(d persistence.ClusterNodeDirectory, c clock.Clock, ttl time.Duration) *nodeCache {
-	return &nodeCache{nodes: d, clock: c, ttl: ttl, ns: map[string]*nsNodes{}}
+	return &nodeCache{nodes: d, clock: c, ttl: ttl}
 }
 
-// get returns the live nodes of namespace, refreshing when stale.
-func (c *nodeCache) get(ctx context.Context, namespace string) (*nsNodes, error) {
-	c.mu.Lock()
-	e, ok := c.ns[namespace]
-	if !ok {
-		e = &nsNodes{}
-		c.ns[namespace] = e
+func (c *nodeCache) entry(namespace string) *nsNodes {
+	if e, ok := c.ns.Load(namespace); ok {
+		return e.(*nsNodes)
 	}
-	c.mu.Unlock()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.fetched.IsZero() && c.clock.Now().Sub(e.fetched) < c.ttl {
-		return e, nil
+	e, _ := c.ns.LoadOrStore(namespace, &nsNodes{})
+	return e.(*nsNodes)
+}
+
+func (c *nodeCache) fresh(v *nodeView) bool {
+	return v != nil && !v.fetched.IsZero() && c.clock.Now().Sub(v.fetched) < c.ttl
+}
+
+// get returns a view of the live nodes of namespace, refreshing when stale.
+func (c *nodeCache) get(ctx context.Context, namespace string) (*nodeView, error) {
+	e := c.entry(namespace)
+	if v := e.view.Load(); c.fresh(v) {
+		return v, nil
+	}
+	e.refresh.Lock()
+	defer e.refresh.Unlock()
+	if v := e.view.Load(); c.fresh(v) { // refreshed while we waited
+		return v, nil
 	}
 	list, err := c.nodes.ListAll(ctx, namespace)
 	if err != nil {
@@ -55,26 +69,17 @@ func (c *nodeCache) get(ctx context.Context, namespace string) (*nsNodes, error)
 	for _, n := range list {
 		byKey[n.ID.Key] = n
 	}
-	// Readers hold the old slices; replace, never mutate.
-	e.list, e.byKey, e.fetched = list, byKey, c.clock.Now()
-	return e, nil
+	v := &nodeView{fetched: c.clock.Now(), list: list, byKey: byKey}
+	e.view.Store(v)
+	return v, nil
 }
 
 // invalidate forces the next get of namespace to refresh.
 func (c *nodeCache) invalidate(namespace string) {
-	c.mu.Lock()
-	e, ok := c.ns[namespace]
-	c.mu.Unlock()
-	if ok {
-		e.mu.Lock()
-		e.fetched = time.Time{}
-		e.mu.Unlock()
+	e := c.entry(namespace)
+	if v := e.view.Load(); v != nil {
+		stale := *v
+		stale.fetched = time.Time{}
+		e.view.Store(&stale)
 	}
-}
-
-// snapshot returns the cached nodes of namespace (after get).
-func (e *nsNodes) snapshot() ([]persistence.NodeInfo, map[string]persistence.NodeInfo) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.list, e.byKey
 }

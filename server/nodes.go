@@ -78,11 +78,9 @@ func (n *nodeService) RenewLease(ctx context.Context, req *orbitv1.RenewNodeLeas
 // authenticate checks that token is id's challenge token, from the cache
 // when it knows the node, else from the directory.
 func (s *Server) authenticate(ctx context.Context, id persistence.NodeID, token string) error {
-	if e, err := s.cache.get(ctx, id.Namespace); err == nil {
-		if _, byKey := e.snapshot(); byKey != nil {
-			if n, ok := byKey[id.Key]; ok && n.Lease.ChallengeToken == token && n.Live(s.clock.Now()) {
-				return nil
-			}
+	if v, err := s.cache.get(ctx, id.Namespace); err == nil {
+		if n, ok := v.byKey[id.Key]; ok && n.Lease.ChallengeToken == token && n.Live(s.clock.Now()) {
+			return nil
 		}
 	}
 	n, err := s.nodes.Get(ctx, id)
