@@ -146,6 +146,18 @@ func (r *lostRecorder) record(err error) {
 	r.mu.Unlock()
 }
 
+// wait returns the recorded errors once there is at least one (the lost
+// callback runs just after Done is closed), or what there is after 5 s.
+func (r *lostRecorder) wait() []error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if errs := r.get(); len(errs) > 0 || time.Now().After(deadline) {
+			return errs
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (r *lostRecorder) get() []error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -144,7 +144,7 @@ func TestExpiryWithoutRenewalLosesLease(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("renewal did not stop after the lease expired")
 	}
-	errs := rec.get()
+	errs := rec.wait()
 	if len(errs) != 1 || !errors.Is(errs[0], ErrLeaseExpired) || !errors.Is(errs[0], persistence.ErrUnavailable) {
 		t.Fatalf("lost errors = %v, want one ErrLeaseExpired wrapping the last ErrUnavailable", errs)
 	}
@@ -164,7 +164,7 @@ func TestClockHookJudgesExpiry(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("renewal did not stop")
 	}
-	if errs := rec.get(); len(errs) != 1 || !errors.Is(errs[0], ErrLeaseExpired) {
+	if errs := rec.wait(); len(errs) != 1 || !errors.Is(errs[0], ErrLeaseExpired) {
 		t.Fatalf("lost errors = %v, want one ErrLeaseExpired", errs)
 	}
 	if _, calls, _ := f.get(); calls != 0 {

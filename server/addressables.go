@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/cespare/xxhash/v2"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
@@ -21,11 +22,39 @@ type addressableService struct {
 // alive, and otherwise places it (or takes it over from a holder that left
 // or whose node lease expired) on a live node that hosts its type.
 func (a *addressableService) LocateOrPlace(ctx context.Context, req *orbitv1.LocateOrPlaceRequest) (*orbitv1.LocateOrPlaceResponse, error) {
-	s := a.s
-	ref, err := s.reference(req.GetReference())
+	ref, err := a.s.reference(req.GetReference())
 	if err != nil {
 		return nil, err
 	}
+	return a.s.locateOrPlace(ctx, ref)
+}
+
+// MaxBatch is the most references one LocateOrPlaceBatch call accepts.
+const MaxBatch = 1000
+
+// LocateOrPlaceBatch answers each reference as LocateOrPlace would, in
+// order; a failing reference gets its own code and message.
+func (a *addressableService) LocateOrPlaceBatch(ctx context.Context, req *orbitv1.LocateOrPlaceBatchRequest) (*orbitv1.LocateOrPlaceBatchResponse, error) {
+	refs := req.GetReferences()
+	if len(refs) > MaxBatch {
+		return nil, status.Errorf(codes.InvalidArgument, "references: %d in one batch, the limit is %d", len(refs), MaxBatch)
+	}
+	out := &orbitv1.LocateOrPlaceBatchResponse{Results: make([]*orbitv1.LocateOrPlaceResult, len(refs))}
+	for i, r := range refs {
+		res := &orbitv1.LocateOrPlaceResult{}
+		resp, err := a.LocateOrPlace(ctx, &orbitv1.LocateOrPlaceRequest{Reference: r})
+		if err != nil {
+			st := status.Convert(err)
+			res.Code, res.Message = int32(st.Code()), fmt.Sprintf("references[%d]: %s", i, st.Message())
+		} else {
+			res.Lease, res.Placed = resp.Lease, resp.Placed
+		}
+		out.Results[i] = res
+	}
+	return out, nil
+}
+
+func (s *Server) locateOrPlace(ctx context.Context, ref persistence.AddressableReference) (*orbitv1.LocateOrPlaceResponse, error) {
 	for attempt := 0; attempt < 8; attempt++ {
 		lease, err := s.addrs.Get(ctx, ref)
 		switch {

@@ -385,3 +385,35 @@ func (rawCodec) Marshal(v any) ([]byte, error) {
 	return proto.Marshal(v.(proto.Message))
 }
 func (rawCodec) Unmarshal(b []byte, v any) error { return proto.Unmarshal(b, v.(proto.Message)) }
+
+func TestLocateOrPlaceBatch(t *testing.T) {
+	c := newCluster(t, 1)
+	join(t, c.nodes(0), "", "Greeter")
+	refs := []*orbitv1.AddressableReference{sref("", "Greeter", "a"), sref("", "", "bad"), sref("", "Greeter", "b"), sref("", "Greeter", "a")}
+	resp, err := c.addrs(0).LocateOrPlaceBatch(bg, &orbitv1.LocateOrPlaceBatchRequest{References: refs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resp.Results
+	if len(r) != 4 || !r[0].Placed || r[0].Lease == nil || r[2].Lease == nil || !r[2].Placed {
+		t.Fatalf("batch results = %v", r)
+	}
+	if codes.Code(r[1].Code) != codes.InvalidArgument || !strings.Contains(r[1].Message, "references[1]") || !strings.Contains(r[1].Message, "reference.type") {
+		t.Fatalf("bad reference result = %v", r[1])
+	}
+	if r[3].Placed || r[3].Lease.Epoch != r[0].Lease.Epoch || r[3].Lease.Node.Key != r[0].Lease.Node.Key {
+		t.Fatalf("second occurrence of a = %v, want the lease placed by the first", r[3])
+	}
+	// The unary call sees the same lease.
+	one, err := c.addrs(0).LocateOrPlace(bg, &orbitv1.LocateOrPlaceRequest{Reference: sref("", "Greeter", "b")})
+	if err != nil || one.Lease.Epoch != r[2].Lease.Epoch {
+		t.Fatalf("unary locate = %v, %v", one, err)
+	}
+	big := make([]*orbitv1.AddressableReference, server.MaxBatch+1)
+	for i := range big {
+		big[i] = sref("", "Greeter", fmt.Sprint(i))
+	}
+	if _, err := c.addrs(0).LocateOrPlaceBatch(bg, &orbitv1.LocateOrPlaceBatchRequest{References: big}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("oversized batch = %v", err)
+	}
+}

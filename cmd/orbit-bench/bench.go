@@ -187,6 +187,36 @@ func (w *worker) pick() int {
 	}
 }
 
+// doBatch runs one place or locate call of --batch references and returns
+// how many of them succeeded (the first failure is returned).
+func (w *worker) doBatch(ctx context.Context, op int) (int, error) {
+	refs := make([]persistence.AddressableReference, w.b.cfg.batch)
+	for i := range refs {
+		if op == opPlace {
+			w.seq++
+			refs[i] = w.b.ref(fmt.Sprintf("bench-%s-w%d-%d", w.b.runID, w.id, w.seq))
+		} else {
+			refs[i] = w.b.keys[w.rand(len(w.b.keys))]
+		}
+	}
+	res, err := w.b.c.LocateOrPlaceBatch(ctx, refs)
+	if err != nil {
+		return 0, err
+	}
+	ok := 0
+	var first error
+	for _, r := range res {
+		if r.Err != nil {
+			if first == nil {
+				first = r.Err
+			}
+			continue
+		}
+		ok++
+	}
+	return ok, first
+}
+
 // do runs one operation.
 func (w *worker) do(ctx context.Context, op int) error {
 	switch op {
@@ -238,19 +268,27 @@ func (w *worker) loop(ctx context.Context, start, end time.Time) {
 		if op == opRenew && len(w.owned) == 0 {
 			return
 		}
-		err := w.do(ctx, op)
+		n := 1
+		var err error
+		if w.b.cfg.batch > 1 && op != opRenew {
+			n, err = w.doBatch(ctx, op)
+		} else {
+			err = w.do(ctx, op)
+		}
 		t1 := time.Now()
 		if t0.Before(start) || t1.After(end) || ctx.Err() != nil {
 			continue
 		}
 		if err != nil {
 			w.errs[errorCode(err)]++
-			continue
+			if n == 0 {
+				continue
+			}
 		}
 		if w.hists[op] == nil {
 			w.hists[op] = newHistogram()
 		}
-		w.hists[op].record(t1.Sub(t0))
+		w.hists[op].recordN(t1.Sub(t0), n)
 	}
 }
 

@@ -42,6 +42,7 @@ type benchConfig struct {
 	nodes           int
 	typ             string
 	keys            int
+	batch           int
 	allowRemote     bool
 	measureFailover bool
 	failoverTimeout time.Duration
@@ -65,6 +66,7 @@ func parseConfig(args []string, errOut io.Writer) (benchConfig, error) {
 	fs.StringVar(&c.mode, "mode", modePlace, "load: place | locate | renew | mixed (20% place, 70% locate, 10% renew)")
 	fs.IntVar(&c.nodes, "nodes", 4, "fake nodes to join, hosting --type (1-256)")
 	fs.StringVar(&c.typ, "type", "Greeter", "addressable type the fake nodes host")
+	fs.IntVar(&c.batch, "batch", 1, "references per LocateOrPlace call in place/locate operations (1-1000; >1 uses LocateOrPlaceBatch, each reference counts as one op)")
 	fs.IntVar(&c.keys, "keys", 0, "addressables placed before the run: locate/renew/mixed default 10000, failover default 1000")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback --addr")
 	fs.BoolVar(&c.measureFailover, "measure-failover", false,
@@ -109,6 +111,8 @@ func (c *benchConfig) validate() error {
 		return fmt.Errorf("--warmup %s is outside [0, %s]", c.warmup, maxDuration)
 	case c.nodes < 1 || c.nodes > maxNodes:
 		return fmt.Errorf("--nodes %d is outside 1-%d", c.nodes, maxNodes)
+	case c.batch < 1 || c.batch > 1000:
+		return fmt.Errorf("--batch %d is outside 1-1000", c.batch)
 	case c.keys < 0 || c.keys > maxKeys:
 		return fmt.Errorf("--keys %d is outside 0-%d", c.keys, maxKeys)
 	case c.typ == "":

@@ -59,13 +59,17 @@ func bucketHigh(i int) int64 {
 }
 
 // record adds one value; negative values count as 0.
-func (h *histogram) record(d time.Duration) {
+func (h *histogram) record(d time.Duration) { h.recordN(d, 1) }
+
+// recordN adds the same value n times (the references of one batch call,
+// each of which waited for the whole call).
+func (h *histogram) recordN(d time.Duration, n int) {
 	v := max(int64(d), 0)
-	h.total++
-	h.sum += float64(v)
+	h.total += uint64(n)
+	h.sum += float64(v) * float64(n)
 	h.min = min(h.min, v)
 	h.max = max(h.max, v)
-	h.counts[bucket(min(v, maxTracked))]++
+	h.counts[bucket(min(v, maxTracked))] += uint64(n)
 }
 
 // merge adds o's values to h.

@@ -77,11 +77,15 @@ func num(t *testing.T, kv map[string]string, key string) float64 {
 
 func TestModes(t *testing.T) {
 	addr := startServer(t, server.DefaultTimings())
-	for _, mode := range []string{modePlace, modeLocate, modeRenew, modeMixed} {
+	for _, mode := range []string{modePlace, modeLocate, modeRenew, modeMixed, modePlace + "/batch", modeMixed + "/batch"} {
 		t.Run(mode, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
+			batch := "1"
+			if m, ok := strings.CutSuffix(mode, "/batch"); ok {
+				mode, batch = m, "50"
+			}
 			args := []string{"--addr", addr, "--mode", mode, "--duration", "1s", "--warmup", "100ms",
-				"--concurrency", "4", "--nodes", "2", "--keys", "200"}
+				"--concurrency", "4", "--nodes", "2", "--keys", "200", "--batch", batch}
 			if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 			}

@@ -1255,6 +1255,167 @@ func (x *LocateOrPlaceResponse) GetPlaced() bool {
 	return false
 }
 
+type LocateOrPlaceBatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 1,000 references; each is answered as LocateOrPlace would.
+	References    []*AddressableReference `protobuf:"bytes,1,rep,name=references,proto3" json:"references,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocateOrPlaceBatchRequest) Reset() {
+	*x = LocateOrPlaceBatchRequest{}
+	mi := &file_orbit_v1_orbit_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocateOrPlaceBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocateOrPlaceBatchRequest) ProtoMessage() {}
+
+func (x *LocateOrPlaceBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orbit_v1_orbit_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocateOrPlaceBatchRequest.ProtoReflect.Descriptor instead.
+func (*LocateOrPlaceBatchRequest) Descriptor() ([]byte, []int) {
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *LocateOrPlaceBatchRequest) GetReferences() []*AddressableReference {
+	if x != nil {
+		return x.References
+	}
+	return nil
+}
+
+type LocateOrPlaceResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set when the reference succeeded.
+	Lease  *AddressableLease `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
+	Placed bool              `protobuf:"varint,2,opt,name=placed,proto3" json:"placed,omitempty"`
+	// A gRPC status code (0 = OK) and message for a reference that failed;
+	// the other references of the batch are unaffected.
+	Code          int32  `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocateOrPlaceResult) Reset() {
+	*x = LocateOrPlaceResult{}
+	mi := &file_orbit_v1_orbit_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocateOrPlaceResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocateOrPlaceResult) ProtoMessage() {}
+
+func (x *LocateOrPlaceResult) ProtoReflect() protoreflect.Message {
+	mi := &file_orbit_v1_orbit_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocateOrPlaceResult.ProtoReflect.Descriptor instead.
+func (*LocateOrPlaceResult) Descriptor() ([]byte, []int) {
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *LocateOrPlaceResult) GetLease() *AddressableLease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+func (x *LocateOrPlaceResult) GetPlaced() bool {
+	if x != nil {
+		return x.Placed
+	}
+	return false
+}
+
+func (x *LocateOrPlaceResult) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *LocateOrPlaceResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type LocateOrPlaceBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One result per reference, in request order.
+	Results       []*LocateOrPlaceResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocateOrPlaceBatchResponse) Reset() {
+	*x = LocateOrPlaceBatchResponse{}
+	mi := &file_orbit_v1_orbit_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocateOrPlaceBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocateOrPlaceBatchResponse) ProtoMessage() {}
+
+func (x *LocateOrPlaceBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orbit_v1_orbit_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocateOrPlaceBatchResponse.ProtoReflect.Descriptor instead.
+func (*LocateOrPlaceBatchResponse) Descriptor() ([]byte, []int) {
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *LocateOrPlaceBatchResponse) GetResults() []*LocateOrPlaceResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 type RenewLeaseRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Reference *AddressableReference  `protobuf:"bytes,1,opt,name=reference,proto3" json:"reference,omitempty"`
@@ -1268,7 +1429,7 @@ type RenewLeaseRequest struct {
 
 func (x *RenewLeaseRequest) Reset() {
 	*x = RenewLeaseRequest{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[19]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1441,7 @@ func (x *RenewLeaseRequest) String() string {
 func (*RenewLeaseRequest) ProtoMessage() {}
 
 func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[19]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1454,7 @@ func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RenewLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{19}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RenewLeaseRequest) GetReference() *AddressableReference {
@@ -1333,7 +1494,7 @@ type RenewLeaseResponse struct {
 
 func (x *RenewLeaseResponse) Reset() {
 	*x = RenewLeaseResponse{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[20]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1506,7 @@ func (x *RenewLeaseResponse) String() string {
 func (*RenewLeaseResponse) ProtoMessage() {}
 
 func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[20]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1519,7 @@ func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseResponse.ProtoReflect.Descriptor instead.
 func (*RenewLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{20}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RenewLeaseResponse) GetLease() *AddressableLease {
@@ -1380,7 +1541,7 @@ type AbandonRequest struct {
 
 func (x *AbandonRequest) Reset() {
 	*x = AbandonRequest{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[21]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1553,7 @@ func (x *AbandonRequest) String() string {
 func (*AbandonRequest) ProtoMessage() {}
 
 func (x *AbandonRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[21]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1566,7 @@ func (x *AbandonRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbandonRequest.ProtoReflect.Descriptor instead.
 func (*AbandonRequest) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{21}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AbandonRequest) GetReference() *AddressableReference {
@@ -1444,7 +1605,7 @@ type AbandonResponse struct {
 
 func (x *AbandonResponse) Reset() {
 	*x = AbandonResponse{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[22]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1456,7 +1617,7 @@ func (x *AbandonResponse) String() string {
 func (*AbandonResponse) ProtoMessage() {}
 
 func (x *AbandonResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[22]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1469,7 +1630,7 @@ func (x *AbandonResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbandonResponse.ProtoReflect.Descriptor instead.
 func (*AbandonResponse) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{22}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{25}
 }
 
 type ListLeasesRequest struct {
@@ -1483,7 +1644,7 @@ type ListLeasesRequest struct {
 
 func (x *ListLeasesRequest) Reset() {
 	*x = ListLeasesRequest{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[23]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1656,7 @@ func (x *ListLeasesRequest) String() string {
 func (*ListLeasesRequest) ProtoMessage() {}
 
 func (x *ListLeasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[23]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1669,7 @@ func (x *ListLeasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeasesRequest.ProtoReflect.Descriptor instead.
 func (*ListLeasesRequest) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{23}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListLeasesRequest) GetNode() *NodeId {
@@ -1542,7 +1703,7 @@ type ListLeasesResponse struct {
 
 func (x *ListLeasesResponse) Reset() {
 	*x = ListLeasesResponse{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[24]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +1715,7 @@ func (x *ListLeasesResponse) String() string {
 func (*ListLeasesResponse) ProtoMessage() {}
 
 func (x *ListLeasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[24]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1728,7 @@ func (x *ListLeasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeasesResponse.ProtoReflect.Descriptor instead.
 func (*ListLeasesResponse) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{24}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListLeasesResponse) GetLeases() []*AddressableLease {
@@ -1670,7 +1831,18 @@ const file_orbit_v1_orbit_proto_rawDesc = "" +
 	"\treference\x18\x01 \x01(\v2\x1e.orbit.v1.AddressableReferenceR\treference\"a\n" +
 	"\x15LocateOrPlaceResponse\x120\n" +
 	"\x05lease\x18\x01 \x01(\v2\x1a.orbit.v1.AddressableLeaseR\x05lease\x12\x16\n" +
-	"\x06placed\x18\x02 \x01(\bR\x06placed\"\xb6\x01\n" +
+	"\x06placed\x18\x02 \x01(\bR\x06placed\"[\n" +
+	"\x19LocateOrPlaceBatchRequest\x12>\n" +
+	"\n" +
+	"references\x18\x01 \x03(\v2\x1e.orbit.v1.AddressableReferenceR\n" +
+	"references\"\x8d\x01\n" +
+	"\x13LocateOrPlaceResult\x120\n" +
+	"\x05lease\x18\x01 \x01(\v2\x1a.orbit.v1.AddressableLeaseR\x05lease\x12\x16\n" +
+	"\x06placed\x18\x02 \x01(\bR\x06placed\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"U\n" +
+	"\x1aLocateOrPlaceBatchResponse\x127\n" +
+	"\aresults\x18\x01 \x03(\v2\x1d.orbit.v1.LocateOrPlaceResultR\aresults\"\xb6\x01\n" +
 	"\x11RenewLeaseRequest\x12<\n" +
 	"\treference\x18\x01 \x01(\v2\x1e.orbit.v1.AddressableReferenceR\treference\x12$\n" +
 	"\x04node\x18\x02 \x01(\v2\x10.orbit.v1.NodeIdR\x04node\x12\x14\n" +
@@ -1706,9 +1878,10 @@ const file_orbit_v1_orbit_proto_rawDesc = "" +
 	"\x05Leave\x12\x16.orbit.v1.LeaveRequest\x1a\x17.orbit.v1.LeaveResponse\x12D\n" +
 	"\tListNodes\x12\x1a.orbit.v1.ListNodesRequest\x1a\x1b.orbit.v1.ListNodesResponse\x12@\n" +
 	"\n" +
-	"WatchNodes\x12\x1b.orbit.v1.WatchNodesRequest\x1a\x13.orbit.v1.NodeEvent0\x012\xb8\x02\n" +
+	"WatchNodes\x12\x1b.orbit.v1.WatchNodesRequest\x1a\x13.orbit.v1.NodeEvent0\x012\x99\x03\n" +
 	"\x12AddressableService\x12P\n" +
-	"\rLocateOrPlace\x12\x1e.orbit.v1.LocateOrPlaceRequest\x1a\x1f.orbit.v1.LocateOrPlaceResponse\x12G\n" +
+	"\rLocateOrPlace\x12\x1e.orbit.v1.LocateOrPlaceRequest\x1a\x1f.orbit.v1.LocateOrPlaceResponse\x12_\n" +
+	"\x12LocateOrPlaceBatch\x12#.orbit.v1.LocateOrPlaceBatchRequest\x1a$.orbit.v1.LocateOrPlaceBatchResponse\x12G\n" +
 	"\n" +
 	"RenewLease\x12\x1b.orbit.v1.RenewLeaseRequest\x1a\x1c.orbit.v1.RenewLeaseResponse\x12>\n" +
 	"\aAbandon\x12\x18.orbit.v1.AbandonRequest\x1a\x19.orbit.v1.AbandonResponse\x12G\n" +
@@ -1728,46 +1901,49 @@ func file_orbit_v1_orbit_proto_rawDescGZIP() []byte {
 }
 
 var file_orbit_v1_orbit_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_orbit_v1_orbit_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_orbit_v1_orbit_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_orbit_v1_orbit_proto_goTypes = []any{
-	(NodeStatus)(0),                // 0: orbit.v1.NodeStatus
-	(NodeEvent_Kind)(0),            // 1: orbit.v1.NodeEvent.Kind
-	(*NodeCapabilities)(nil),       // 2: orbit.v1.NodeCapabilities
-	(*NodeId)(nil),                 // 3: orbit.v1.NodeId
-	(*NodeLease)(nil),              // 4: orbit.v1.NodeLease
-	(*Node)(nil),                   // 5: orbit.v1.Node
-	(*JoinRequest)(nil),            // 6: orbit.v1.JoinRequest
-	(*JoinResponse)(nil),           // 7: orbit.v1.JoinResponse
-	(*RenewNodeLeaseRequest)(nil),  // 8: orbit.v1.RenewNodeLeaseRequest
-	(*RenewNodeLeaseResponse)(nil), // 9: orbit.v1.RenewNodeLeaseResponse
-	(*LeaveRequest)(nil),           // 10: orbit.v1.LeaveRequest
-	(*LeaveResponse)(nil),          // 11: orbit.v1.LeaveResponse
-	(*ListNodesRequest)(nil),       // 12: orbit.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),      // 13: orbit.v1.ListNodesResponse
-	(*WatchNodesRequest)(nil),      // 14: orbit.v1.WatchNodesRequest
-	(*NodeEvent)(nil),              // 15: orbit.v1.NodeEvent
-	(*AddressableKey)(nil),         // 16: orbit.v1.AddressableKey
-	(*AddressableReference)(nil),   // 17: orbit.v1.AddressableReference
-	(*AddressableLease)(nil),       // 18: orbit.v1.AddressableLease
-	(*LocateOrPlaceRequest)(nil),   // 19: orbit.v1.LocateOrPlaceRequest
-	(*LocateOrPlaceResponse)(nil),  // 20: orbit.v1.LocateOrPlaceResponse
-	(*RenewLeaseRequest)(nil),      // 21: orbit.v1.RenewLeaseRequest
-	(*RenewLeaseResponse)(nil),     // 22: orbit.v1.RenewLeaseResponse
-	(*AbandonRequest)(nil),         // 23: orbit.v1.AbandonRequest
-	(*AbandonResponse)(nil),        // 24: orbit.v1.AbandonResponse
-	(*ListLeasesRequest)(nil),      // 25: orbit.v1.ListLeasesRequest
-	(*ListLeasesResponse)(nil),     // 26: orbit.v1.ListLeasesResponse
-	nil,                            // 27: orbit.v1.NodeCapabilities.TagsEntry
-	(*timestamppb.Timestamp)(nil),  // 28: google.protobuf.Timestamp
+	(NodeStatus)(0),                    // 0: orbit.v1.NodeStatus
+	(NodeEvent_Kind)(0),                // 1: orbit.v1.NodeEvent.Kind
+	(*NodeCapabilities)(nil),           // 2: orbit.v1.NodeCapabilities
+	(*NodeId)(nil),                     // 3: orbit.v1.NodeId
+	(*NodeLease)(nil),                  // 4: orbit.v1.NodeLease
+	(*Node)(nil),                       // 5: orbit.v1.Node
+	(*JoinRequest)(nil),                // 6: orbit.v1.JoinRequest
+	(*JoinResponse)(nil),               // 7: orbit.v1.JoinResponse
+	(*RenewNodeLeaseRequest)(nil),      // 8: orbit.v1.RenewNodeLeaseRequest
+	(*RenewNodeLeaseResponse)(nil),     // 9: orbit.v1.RenewNodeLeaseResponse
+	(*LeaveRequest)(nil),               // 10: orbit.v1.LeaveRequest
+	(*LeaveResponse)(nil),              // 11: orbit.v1.LeaveResponse
+	(*ListNodesRequest)(nil),           // 12: orbit.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),          // 13: orbit.v1.ListNodesResponse
+	(*WatchNodesRequest)(nil),          // 14: orbit.v1.WatchNodesRequest
+	(*NodeEvent)(nil),                  // 15: orbit.v1.NodeEvent
+	(*AddressableKey)(nil),             // 16: orbit.v1.AddressableKey
+	(*AddressableReference)(nil),       // 17: orbit.v1.AddressableReference
+	(*AddressableLease)(nil),           // 18: orbit.v1.AddressableLease
+	(*LocateOrPlaceRequest)(nil),       // 19: orbit.v1.LocateOrPlaceRequest
+	(*LocateOrPlaceResponse)(nil),      // 20: orbit.v1.LocateOrPlaceResponse
+	(*LocateOrPlaceBatchRequest)(nil),  // 21: orbit.v1.LocateOrPlaceBatchRequest
+	(*LocateOrPlaceResult)(nil),        // 22: orbit.v1.LocateOrPlaceResult
+	(*LocateOrPlaceBatchResponse)(nil), // 23: orbit.v1.LocateOrPlaceBatchResponse
+	(*RenewLeaseRequest)(nil),          // 24: orbit.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),         // 25: orbit.v1.RenewLeaseResponse
+	(*AbandonRequest)(nil),             // 26: orbit.v1.AbandonRequest
+	(*AbandonResponse)(nil),            // 27: orbit.v1.AbandonResponse
+	(*ListLeasesRequest)(nil),          // 28: orbit.v1.ListLeasesRequest
+	(*ListLeasesResponse)(nil),         // 29: orbit.v1.ListLeasesResponse
+	nil,                                // 30: orbit.v1.NodeCapabilities.TagsEntry
+	(*timestamppb.Timestamp)(nil),      // 31: google.protobuf.Timestamp
 }
 var file_orbit_v1_orbit_proto_depIdxs = []int32{
-	27, // 0: orbit.v1.NodeCapabilities.tags:type_name -> orbit.v1.NodeCapabilities.TagsEntry
-	28, // 1: orbit.v1.NodeLease.expires_at:type_name -> google.protobuf.Timestamp
-	28, // 2: orbit.v1.NodeLease.renew_at:type_name -> google.protobuf.Timestamp
+	30, // 0: orbit.v1.NodeCapabilities.tags:type_name -> orbit.v1.NodeCapabilities.TagsEntry
+	31, // 1: orbit.v1.NodeLease.expires_at:type_name -> google.protobuf.Timestamp
+	31, // 2: orbit.v1.NodeLease.renew_at:type_name -> google.protobuf.Timestamp
 	3,  // 3: orbit.v1.Node.id:type_name -> orbit.v1.NodeId
 	2,  // 4: orbit.v1.Node.capabilities:type_name -> orbit.v1.NodeCapabilities
 	0,  // 5: orbit.v1.Node.status:type_name -> orbit.v1.NodeStatus
-	28, // 6: orbit.v1.Node.expires_at:type_name -> google.protobuf.Timestamp
+	31, // 6: orbit.v1.Node.expires_at:type_name -> google.protobuf.Timestamp
 	2,  // 7: orbit.v1.JoinRequest.capabilities:type_name -> orbit.v1.NodeCapabilities
 	3,  // 8: orbit.v1.JoinResponse.id:type_name -> orbit.v1.NodeId
 	4,  // 9: orbit.v1.JoinResponse.lease:type_name -> orbit.v1.NodeLease
@@ -1780,41 +1956,46 @@ var file_orbit_v1_orbit_proto_depIdxs = []int32{
 	16, // 16: orbit.v1.AddressableReference.key:type_name -> orbit.v1.AddressableKey
 	17, // 17: orbit.v1.AddressableLease.reference:type_name -> orbit.v1.AddressableReference
 	3,  // 18: orbit.v1.AddressableLease.node:type_name -> orbit.v1.NodeId
-	28, // 19: orbit.v1.AddressableLease.created_at:type_name -> google.protobuf.Timestamp
-	28, // 20: orbit.v1.AddressableLease.renew_at:type_name -> google.protobuf.Timestamp
-	28, // 21: orbit.v1.AddressableLease.expires_at:type_name -> google.protobuf.Timestamp
+	31, // 19: orbit.v1.AddressableLease.created_at:type_name -> google.protobuf.Timestamp
+	31, // 20: orbit.v1.AddressableLease.renew_at:type_name -> google.protobuf.Timestamp
+	31, // 21: orbit.v1.AddressableLease.expires_at:type_name -> google.protobuf.Timestamp
 	17, // 22: orbit.v1.LocateOrPlaceRequest.reference:type_name -> orbit.v1.AddressableReference
 	18, // 23: orbit.v1.LocateOrPlaceResponse.lease:type_name -> orbit.v1.AddressableLease
-	17, // 24: orbit.v1.RenewLeaseRequest.reference:type_name -> orbit.v1.AddressableReference
-	3,  // 25: orbit.v1.RenewLeaseRequest.node:type_name -> orbit.v1.NodeId
-	18, // 26: orbit.v1.RenewLeaseResponse.lease:type_name -> orbit.v1.AddressableLease
-	17, // 27: orbit.v1.AbandonRequest.reference:type_name -> orbit.v1.AddressableReference
-	3,  // 28: orbit.v1.AbandonRequest.node:type_name -> orbit.v1.NodeId
-	3,  // 29: orbit.v1.ListLeasesRequest.node:type_name -> orbit.v1.NodeId
-	18, // 30: orbit.v1.ListLeasesResponse.leases:type_name -> orbit.v1.AddressableLease
-	6,  // 31: orbit.v1.NodeService.Join:input_type -> orbit.v1.JoinRequest
-	8,  // 32: orbit.v1.NodeService.RenewLease:input_type -> orbit.v1.RenewNodeLeaseRequest
-	10, // 33: orbit.v1.NodeService.Leave:input_type -> orbit.v1.LeaveRequest
-	12, // 34: orbit.v1.NodeService.ListNodes:input_type -> orbit.v1.ListNodesRequest
-	14, // 35: orbit.v1.NodeService.WatchNodes:input_type -> orbit.v1.WatchNodesRequest
-	19, // 36: orbit.v1.AddressableService.LocateOrPlace:input_type -> orbit.v1.LocateOrPlaceRequest
-	21, // 37: orbit.v1.AddressableService.RenewLease:input_type -> orbit.v1.RenewLeaseRequest
-	23, // 38: orbit.v1.AddressableService.Abandon:input_type -> orbit.v1.AbandonRequest
-	25, // 39: orbit.v1.AddressableService.ListLeases:input_type -> orbit.v1.ListLeasesRequest
-	7,  // 40: orbit.v1.NodeService.Join:output_type -> orbit.v1.JoinResponse
-	9,  // 41: orbit.v1.NodeService.RenewLease:output_type -> orbit.v1.RenewNodeLeaseResponse
-	11, // 42: orbit.v1.NodeService.Leave:output_type -> orbit.v1.LeaveResponse
-	13, // 43: orbit.v1.NodeService.ListNodes:output_type -> orbit.v1.ListNodesResponse
-	15, // 44: orbit.v1.NodeService.WatchNodes:output_type -> orbit.v1.NodeEvent
-	20, // 45: orbit.v1.AddressableService.LocateOrPlace:output_type -> orbit.v1.LocateOrPlaceResponse
-	22, // 46: orbit.v1.AddressableService.RenewLease:output_type -> orbit.v1.RenewLeaseResponse
-	24, // 47: orbit.v1.AddressableService.Abandon:output_type -> orbit.v1.AbandonResponse
-	26, // 48: orbit.v1.AddressableService.ListLeases:output_type -> orbit.v1.ListLeasesResponse
-	40, // [40:49] is the sub-list for method output_type
-	31, // [31:40] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	17, // 24: orbit.v1.LocateOrPlaceBatchRequest.references:type_name -> orbit.v1.AddressableReference
+	18, // 25: orbit.v1.LocateOrPlaceResult.lease:type_name -> orbit.v1.AddressableLease
+	22, // 26: orbit.v1.LocateOrPlaceBatchResponse.results:type_name -> orbit.v1.LocateOrPlaceResult
+	17, // 27: orbit.v1.RenewLeaseRequest.reference:type_name -> orbit.v1.AddressableReference
+	3,  // 28: orbit.v1.RenewLeaseRequest.node:type_name -> orbit.v1.NodeId
+	18, // 29: orbit.v1.RenewLeaseResponse.lease:type_name -> orbit.v1.AddressableLease
+	17, // 30: orbit.v1.AbandonRequest.reference:type_name -> orbit.v1.AddressableReference
+	3,  // 31: orbit.v1.AbandonRequest.node:type_name -> orbit.v1.NodeId
+	3,  // 32: orbit.v1.ListLeasesRequest.node:type_name -> orbit.v1.NodeId
+	18, // 33: orbit.v1.ListLeasesResponse.leases:type_name -> orbit.v1.AddressableLease
+	6,  // 34: orbit.v1.NodeService.Join:input_type -> orbit.v1.JoinRequest
+	8,  // 35: orbit.v1.NodeService.RenewLease:input_type -> orbit.v1.RenewNodeLeaseRequest
+	10, // 36: orbit.v1.NodeService.Leave:input_type -> orbit.v1.LeaveRequest
+	12, // 37: orbit.v1.NodeService.ListNodes:input_type -> orbit.v1.ListNodesRequest
+	14, // 38: orbit.v1.NodeService.WatchNodes:input_type -> orbit.v1.WatchNodesRequest
+	19, // 39: orbit.v1.AddressableService.LocateOrPlace:input_type -> orbit.v1.LocateOrPlaceRequest
+	21, // 40: orbit.v1.AddressableService.LocateOrPlaceBatch:input_type -> orbit.v1.LocateOrPlaceBatchRequest
+	24, // 41: orbit.v1.AddressableService.RenewLease:input_type -> orbit.v1.RenewLeaseRequest
+	26, // 42: orbit.v1.AddressableService.Abandon:input_type -> orbit.v1.AbandonRequest
+	28, // 43: orbit.v1.AddressableService.ListLeases:input_type -> orbit.v1.ListLeasesRequest
+	7,  // 44: orbit.v1.NodeService.Join:output_type -> orbit.v1.JoinResponse
+	9,  // 45: orbit.v1.NodeService.RenewLease:output_type -> orbit.v1.RenewNodeLeaseResponse
+	11, // 46: orbit.v1.NodeService.Leave:output_type -> orbit.v1.LeaveResponse
+	13, // 47: orbit.v1.NodeService.ListNodes:output_type -> orbit.v1.ListNodesResponse
+	15, // 48: orbit.v1.NodeService.WatchNodes:output_type -> orbit.v1.NodeEvent
+	20, // 49: orbit.v1.AddressableService.LocateOrPlace:output_type -> orbit.v1.LocateOrPlaceResponse
+	23, // 50: orbit.v1.AddressableService.LocateOrPlaceBatch:output_type -> orbit.v1.LocateOrPlaceBatchResponse
+	25, // 51: orbit.v1.AddressableService.RenewLease:output_type -> orbit.v1.RenewLeaseResponse
+	27, // 52: orbit.v1.AddressableService.Abandon:output_type -> orbit.v1.AbandonResponse
+	29, // 53: orbit.v1.AddressableService.ListLeases:output_type -> orbit.v1.ListLeasesResponse
+	44, // [44:54] is the sub-list for method output_type
+	34, // [34:44] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_orbit_v1_orbit_proto_init() }
@@ -1834,7 +2015,7 @@ func file_orbit_v1_orbit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orbit_v1_orbit_proto_rawDesc), len(file_orbit_v1_orbit_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   26,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -281,10 +281,11 @@ var NodeService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	AddressableService_LocateOrPlace_FullMethodName = "/orbit.v1.AddressableService/LocateOrPlace"
-	AddressableService_RenewLease_FullMethodName    = "/orbit.v1.AddressableService/RenewLease"
-	AddressableService_Abandon_FullMethodName       = "/orbit.v1.AddressableService/Abandon"
-	AddressableService_ListLeases_FullMethodName    = "/orbit.v1.AddressableService/ListLeases"
+	AddressableService_LocateOrPlace_FullMethodName      = "/orbit.v1.AddressableService/LocateOrPlace"
+	AddressableService_LocateOrPlaceBatch_FullMethodName = "/orbit.v1.AddressableService/LocateOrPlaceBatch"
+	AddressableService_RenewLease_FullMethodName         = "/orbit.v1.AddressableService/RenewLease"
+	AddressableService_Abandon_FullMethodName            = "/orbit.v1.AddressableService/Abandon"
+	AddressableService_ListLeases_FullMethodName         = "/orbit.v1.AddressableService/ListLeases"
 )
 
 // AddressableServiceClient is the client API for AddressableService service.
@@ -292,6 +293,9 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type AddressableServiceClient interface {
 	LocateOrPlace(ctx context.Context, in *LocateOrPlaceRequest, opts ...grpc.CallOption) (*LocateOrPlaceResponse, error)
+	// Many references per call: the same answers as LocateOrPlace, without a
+	// round trip each.
+	LocateOrPlaceBatch(ctx context.Context, in *LocateOrPlaceBatchRequest, opts ...grpc.CallOption) (*LocateOrPlaceBatchResponse, error)
 	RenewLease(ctx context.Context, in *RenewLeaseRequest, opts ...grpc.CallOption) (*RenewLeaseResponse, error)
 	Abandon(ctx context.Context, in *AbandonRequest, opts ...grpc.CallOption) (*AbandonResponse, error)
 	ListLeases(ctx context.Context, in *ListLeasesRequest, opts ...grpc.CallOption) (*ListLeasesResponse, error)
@@ -309,6 +313,16 @@ func (c *addressableServiceClient) LocateOrPlace(ctx context.Context, in *Locate
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(LocateOrPlaceResponse)
 	err := c.cc.Invoke(ctx, AddressableService_LocateOrPlace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *addressableServiceClient) LocateOrPlaceBatch(ctx context.Context, in *LocateOrPlaceBatchRequest, opts ...grpc.CallOption) (*LocateOrPlaceBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LocateOrPlaceBatchResponse)
+	err := c.cc.Invoke(ctx, AddressableService_LocateOrPlaceBatch_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -350,6 +364,9 @@ func (c *addressableServiceClient) ListLeases(ctx context.Context, in *ListLease
 // for forward compatibility.
 type AddressableServiceServer interface {
 	LocateOrPlace(context.Context, *LocateOrPlaceRequest) (*LocateOrPlaceResponse, error)
+	// Many references per call: the same answers as LocateOrPlace, without a
+	// round trip each.
+	LocateOrPlaceBatch(context.Context, *LocateOrPlaceBatchRequest) (*LocateOrPlaceBatchResponse, error)
 	RenewLease(context.Context, *RenewLeaseRequest) (*RenewLeaseResponse, error)
 	Abandon(context.Context, *AbandonRequest) (*AbandonResponse, error)
 	ListLeases(context.Context, *ListLeasesRequest) (*ListLeasesResponse, error)
@@ -365,6 +382,9 @@ type UnimplementedAddressableServiceServer struct{}
 
 func (UnimplementedAddressableServiceServer) LocateOrPlace(context.Context, *LocateOrPlaceRequest) (*LocateOrPlaceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LocateOrPlace not implemented")
+}
+func (UnimplementedAddressableServiceServer) LocateOrPlaceBatch(context.Context, *LocateOrPlaceBatchRequest) (*LocateOrPlaceBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LocateOrPlaceBatch not implemented")
 }
 func (UnimplementedAddressableServiceServer) RenewLease(context.Context, *RenewLeaseRequest) (*RenewLeaseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RenewLease not implemented")
@@ -410,6 +430,24 @@ func _AddressableService_LocateOrPlace_Handler(srv interface{}, ctx context.Cont
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AddressableServiceServer).LocateOrPlace(ctx, req.(*LocateOrPlaceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AddressableService_LocateOrPlaceBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LocateOrPlaceBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AddressableServiceServer).LocateOrPlaceBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AddressableService_LocateOrPlaceBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AddressableServiceServer).LocateOrPlaceBatch(ctx, req.(*LocateOrPlaceBatchRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -478,6 +516,10 @@ var AddressableService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LocateOrPlace",
 			Handler:    _AddressableService_LocateOrPlace_Handler,
+		},
+		{
+			MethodName: "LocateOrPlaceBatch",
+			Handler:    _AddressableService_LocateOrPlaceBatch_Handler,
 		},
 		{
 			MethodName: "RenewLease",
