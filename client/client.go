@@ -210,7 +210,7 @@ func (c *Client) ListNodeLeases(ctx context.Context, node persistence.NodeID, pa
 		return persistence.LeasePage{}, err
 	}
 	resp, err := c.addrs.ListLeases(ctx, &orbitv1.ListLeasesRequest{
-		Node: nodeIDToProto(node), PageToken: pageToken, PageSize: int32(min(pageSize, math.MaxInt32)),
+		Node: orbitv1.NodeIDToProto(node), PageToken: pageToken, PageSize: int32(min(pageSize, math.MaxInt32)),
 	})
 	if err != nil {
 		return persistence.LeasePage{}, mapError(op, err)

@@ -31,52 +31,28 @@ func refToProto(r persistence.AddressableReference) (*orbitv1.AddressableReferen
 	if err := checkUTF8("reference.type", r.Type); err != nil {
 		return nil, err
 	}
-	k := &orbitv1.AddressableKey{}
 	switch r.Key.Kind() {
-	case persistence.KeyNone:
-		k.Key = &orbitv1.AddressableKey_NoKey{NoKey: true}
+	case persistence.KeyNone, persistence.KeyInt64:
 	case persistence.KeyString:
 		if err := checkUTF8("reference.key", r.Key.StringValue()); err != nil {
 			return nil, err
 		}
-		k.Key = &orbitv1.AddressableKey_StringKey{StringKey: r.Key.StringValue()}
 	case persistence.KeyInt32:
-		n := r.Key.IntValue()
-		if n < math.MinInt32 || n > math.MaxInt32 {
+		if n := r.Key.IntValue(); n < math.MinInt32 || n > math.MaxInt32 {
 			return nil, invalid("reference.key", "int32 key %d is out of range", n)
 		}
-		k.Key = &orbitv1.AddressableKey_Int32Key{Int32Key: int32(n)}
-	case persistence.KeyInt64:
-		k.Key = &orbitv1.AddressableKey_Int64Key{Int64Key: r.Key.IntValue()}
 	default:
 		return nil, invalid("reference.key", "unknown key kind %d", r.Key.Kind())
 	}
-	return &orbitv1.AddressableReference{Namespace: r.Namespace, Type: r.Type, Key: k}, nil
+	return orbitv1.ReferenceToProto(r), nil
 }
 
 func refFromProto(field string, r *orbitv1.AddressableReference) (persistence.AddressableReference, error) {
 	if r == nil {
 		return persistence.AddressableReference{}, malformed(field, "missing")
 	}
-	ref := persistence.AddressableReference{Namespace: r.GetNamespace(), Type: r.GetType()}
-	switch k := r.GetKey().GetKey().(type) {
-	case *orbitv1.AddressableKey_StringKey:
-		ref.Key = persistence.StringKey(k.StringKey)
-	case *orbitv1.AddressableKey_Int32Key:
-		ref.Key = persistence.Int32Key(k.Int32Key)
-	case *orbitv1.AddressableKey_Int64Key:
-		ref.Key = persistence.Int64Key(k.Int64Key)
-	case *orbitv1.AddressableKey_NoKey, nil:
-		// An unset oneof is the "none" key, as on the server.
-		ref.Key = persistence.NoKey()
-	default:
-		return ref, malformed(field+".key", "unknown key type %T", k)
-	}
-	return ref, nil
-}
-
-func nodeIDToProto(id persistence.NodeID) *orbitv1.NodeId {
-	return &orbitv1.NodeId{Namespace: id.Namespace, Key: id.Key}
+	// An unset key is the "none" key, as on the server.
+	return orbitv1.ReferenceFromProto(r, ""), nil
 }
 
 func nodeIDFromProto(field string, id *orbitv1.NodeId) (persistence.NodeID, error) {

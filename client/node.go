@@ -96,7 +96,7 @@ func (c *Client) Join(ctx context.Context, o NodeOptions) (*Node, error) {
 		close(n.done)
 		lctx, lcancel := context.WithTimeout(context.Background(), c.opts.callTimeout)
 		defer lcancel()
-		_, _ = c.nodes.Leave(lctx, &orbitv1.LeaveRequest{Id: nodeIDToProto(id), ChallengeToken: lease.ChallengeToken})
+		_, _ = c.nodes.Leave(lctx, &orbitv1.LeaveRequest{Id: orbitv1.NodeIDToProto(id), ChallengeToken: lease.ChallengeToken})
 		return nil, fmt.Errorf("orbit client: %s: client closed during the call: %w", op, persistence.ErrClosed)
 	}
 	c.joined[n] = struct{}{}
@@ -190,7 +190,7 @@ func (n *Node) leave(ctx context.Context) error {
 	}
 	n.stopRenewal()
 	lost := n.Err() != nil
-	_, err := n.c.nodes.Leave(ctx, &orbitv1.LeaveRequest{Id: nodeIDToProto(n.id), ChallengeToken: n.Lease().ChallengeToken})
+	_, err := n.c.nodes.Leave(ctx, &orbitv1.LeaveRequest{Id: orbitv1.NodeIDToProto(n.id), ChallengeToken: n.Lease().ChallengeToken})
 	err = mapError("Leave", err)
 	if err != nil && !errors.Is(err, persistence.ErrNotFound) && !(lost && errors.Is(err, persistence.ErrFenced)) {
 		return fmt.Errorf("node %s: %w", n.id, err)
@@ -216,7 +216,7 @@ func (n *Node) RenewAddressable(ctx context.Context, ref persistence.Addressable
 		return persistence.AddressableLease{}, err
 	}
 	resp, err := n.c.addrs.RenewLease(ctx, &orbitv1.RenewLeaseRequest{
-		Reference: pref, Node: nodeIDToProto(n.id), Epoch: epoch, ChallengeToken: n.Lease().ChallengeToken,
+		Reference: pref, Node: orbitv1.NodeIDToProto(n.id), Epoch: epoch, ChallengeToken: n.Lease().ChallengeToken,
 	})
 	if err != nil {
 		return persistence.AddressableLease{}, mapError(op, err)
@@ -242,7 +242,7 @@ func (n *Node) Abandon(ctx context.Context, ref persistence.AddressableReference
 		return err
 	}
 	_, err = n.c.addrs.Abandon(ctx, &orbitv1.AbandonRequest{
-		Reference: pref, Node: nodeIDToProto(n.id), Epoch: epoch, ChallengeToken: n.Lease().ChallengeToken,
+		Reference: pref, Node: orbitv1.NodeIDToProto(n.id), Epoch: epoch, ChallengeToken: n.Lease().ChallengeToken,
 	})
 	return mapError(op, err)
 }

@@ -103,7 +103,7 @@ func (n *Node) renewWithRetry(ctx context.Context, lease persistence.NodeLease) 
 // keeps the current one.
 func (n *Node) renewOnce(ctx context.Context, token string) (persistence.NodeLease, error) {
 	const op = "NodeService.RenewLease"
-	resp, err := n.c.nodes.RenewLease(ctx, &orbitv1.RenewNodeLeaseRequest{Id: nodeIDToProto(n.id), ChallengeToken: token})
+	resp, err := n.c.nodes.RenewLease(ctx, &orbitv1.RenewNodeLeaseRequest{Id: orbitv1.NodeIDToProto(n.id), ChallengeToken: token})
 	if err != nil {
 		return persistence.NodeLease{}, mapError(op, err)
 	}

@@ -159,20 +159,26 @@ func (s *Server) pickNode(ctx context.Context, ref persistence.AddressableRefere
 	return best, nil
 }
 
+// holderRequest parses the (reference, node) of a holder's request and
+// checks the node's challenge token.
+func (s *Server) holderRequest(ctx context.Context, r *orbitv1.AddressableReference, n *orbitv1.NodeId, token string) (persistence.AddressableReference, persistence.NodeID, error) {
+	ref, err := s.reference(r)
+	if err != nil {
+		return ref, persistence.NodeID{}, err
+	}
+	node, err := s.nodeID(n)
+	if err != nil {
+		return ref, node, err
+	}
+	return ref, node, s.authenticate(ctx, node, token)
+}
+
 func (a *addressableService) RenewLease(ctx context.Context, req *orbitv1.RenewLeaseRequest) (*orbitv1.RenewLeaseResponse, error) {
-	s := a.s
-	ref, err := s.reference(req.GetReference())
+	ref, node, err := a.s.holderRequest(ctx, req.GetReference(), req.GetNode(), req.GetChallengeToken())
 	if err != nil {
 		return nil, err
 	}
-	node, err := s.nodeID(req.GetNode())
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authenticate(ctx, node, req.GetChallengeToken()); err != nil {
-		return nil, err
-	}
-	l, err := s.addrs.Renew(ctx, ref, node, req.GetEpoch(), s.timings.AddressableLeaseTTL)
+	l, err := a.s.addrs.Renew(ctx, ref, node, req.GetEpoch(), a.s.timings.AddressableLeaseTTL)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -180,19 +186,11 @@ func (a *addressableService) RenewLease(ctx context.Context, req *orbitv1.RenewL
 }
 
 func (a *addressableService) Abandon(ctx context.Context, req *orbitv1.AbandonRequest) (*orbitv1.AbandonResponse, error) {
-	s := a.s
-	ref, err := s.reference(req.GetReference())
+	ref, node, err := a.s.holderRequest(ctx, req.GetReference(), req.GetNode(), req.GetChallengeToken())
 	if err != nil {
 		return nil, err
 	}
-	node, err := s.nodeID(req.GetNode())
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authenticate(ctx, node, req.GetChallengeToken()); err != nil {
-		return nil, err
-	}
-	if err := s.addrs.Release(ctx, ref, node, req.GetEpoch()); err != nil {
+	if err := a.s.addrs.Release(ctx, ref, node, req.GetEpoch()); err != nil {
 		return nil, toStatus(err)
 	}
 	return &orbitv1.AbandonResponse{}, nil

@@ -29,47 +29,18 @@ func (s *Server) reference(r *orbitv1.AddressableReference) (persistence.Address
 	if r == nil {
 		return persistence.AddressableReference{}, status.Error(codes.InvalidArgument, "reference: must be set")
 	}
-	ref := persistence.AddressableReference{Namespace: s.namespaceOr(r.GetNamespace()), Type: r.GetType()}
-	switch k := r.GetKey().GetKey().(type) {
-	case *orbitv1.AddressableKey_StringKey:
-		ref.Key = persistence.StringKey(k.StringKey)
-	case *orbitv1.AddressableKey_Int32Key:
-		ref.Key = persistence.Int32Key(k.Int32Key)
-	case *orbitv1.AddressableKey_Int64Key:
-		ref.Key = persistence.Int64Key(k.Int64Key)
-	case *orbitv1.AddressableKey_NoKey, nil:
-		ref.Key = persistence.NoKey()
-	}
+	ref := orbitv1.ReferenceFromProto(r, s.namespace)
 	if err := ref.Validate(); err != nil {
 		return ref, toStatus(err)
 	}
 	return ref, nil
 }
 
-func refToProto(r persistence.AddressableReference) *orbitv1.AddressableReference {
-	out := &orbitv1.AddressableReference{Namespace: r.Namespace, Type: r.Type, Key: &orbitv1.AddressableKey{}}
-	switch r.Key.Kind() {
-	case persistence.KeyString:
-		out.Key.Key = &orbitv1.AddressableKey_StringKey{StringKey: r.Key.StringValue()}
-	case persistence.KeyInt32:
-		out.Key.Key = &orbitv1.AddressableKey_Int32Key{Int32Key: int32(r.Key.IntValue())}
-	case persistence.KeyInt64:
-		out.Key.Key = &orbitv1.AddressableKey_Int64Key{Int64Key: r.Key.IntValue()}
-	default:
-		out.Key.Key = &orbitv1.AddressableKey_NoKey{NoKey: true}
-	}
-	return out
-}
-
 func leaseToProto(l persistence.AddressableLease) *orbitv1.AddressableLease {
 	return &orbitv1.AddressableLease{
-		Reference: refToProto(l.Reference), Node: nodeIDToProto(l.Node),
+		Reference: orbitv1.ReferenceToProto(l.Reference), Node: orbitv1.NodeIDToProto(l.Node),
 		CreatedAt: ts(l.CreatedAt), RenewAt: ts(l.RenewAt), ExpiresAt: ts(l.ExpiresAt), Epoch: l.Epoch,
 	}
-}
-
-func nodeIDToProto(id persistence.NodeID) *orbitv1.NodeId {
-	return &orbitv1.NodeId{Namespace: id.Namespace, Key: id.Key}
 }
 
 // nodeID converts a request node id, defaulting the namespace.
@@ -92,7 +63,7 @@ var statusNames = map[persistence.NodeStatus]orbitv1.NodeStatus{
 // nodeToProto converts a node for listing: the challenge token is never sent.
 func nodeToProto(n persistence.NodeInfo) *orbitv1.Node {
 	return &orbitv1.Node{
-		Id: nodeIDToProto(n.ID), Url: n.URL, Status: statusNames[n.Status], ExpiresAt: ts(n.Lease.ExpiresAt),
+		Id: orbitv1.NodeIDToProto(n.ID), Url: n.URL, Status: statusNames[n.Status], ExpiresAt: ts(n.Lease.ExpiresAt),
 		Capabilities: &orbitv1.NodeCapabilities{
 			AddressableTypes: n.Capabilities.AddressableTypes,
 			MaxAddressables:  int32(n.Capabilities.MaxAddressables), Tags: n.Capabilities.Tags,

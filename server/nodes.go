@@ -60,7 +60,7 @@ func (n *nodeService) Join(ctx context.Context, req *orbitv1.JoinRequest) (*orbi
 	}
 	s.cache.invalidate(id.Namespace)
 	s.log.Info("node joined", "node", id.String(), "url", info.URL, "types", caps.AddressableTypes)
-	return &orbitv1.JoinResponse{Id: nodeIDToProto(id), Lease: nodeLeaseToProto(info.Lease)}, nil
+	return &orbitv1.JoinResponse{Id: orbitv1.NodeIDToProto(id), Lease: nodeLeaseToProto(info.Lease)}, nil
 }
 
 func (n *nodeService) RenewLease(ctx context.Context, req *orbitv1.RenewNodeLeaseRequest) (*orbitv1.RenewNodeLeaseResponse, error) {
