@@ -51,6 +51,10 @@ func redactStruct(v reflect.Value, depth int) {
 			}
 		case f.userinfo && f.kind == kindString:
 			fv.SetString(redactURL(fv.String()))
+		case f.userinfo && f.kind == kindStrings:
+			for i := range fv.Len() {
+				fv.Index(i).SetString(redactURL(fv.Index(i).String()))
+			}
 		case f.kind == kindTable && !fv.IsNil():
 			redactStruct(fv.Elem(), depth)
 		case f.kind == kindProvider && !fv.IsNil():

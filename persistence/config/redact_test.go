@@ -167,6 +167,9 @@ func TestSecretFields(t *testing.T) {
 		"S3Config.secret_access_key": "true", "AzureConfig.account_key": "true", "AzureConfig.connection_string": "true",
 		"AzureConfig.sas_token": "true", "EtcdConfig.password": "true", "RedisConfig.password": "true",
 		"MinIOConfig.secret_key": "true", "RedisConfig.url": "userinfo",
+		// Endpoints may carry credentials in their userinfo.
+		"S3Config.endpoint": "userinfo", "AzureConfig.endpoint": "userinfo", "GoogleCloudConfig.endpoint": "userinfo",
+		"MinIOConfig.endpoint": "userinfo", "EtcdConfig.endpoints": "userinfo",
 	}
 	got := map[string]string{}
 	for typ := range knownTypes {
@@ -178,5 +181,43 @@ func TestSecretFields(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("secret fields = %v, want %v", got, want)
+	}
+}
+
+// Credentials in endpoint URLs are redacted in every rendering.
+func TestEndpointCredentialsRedacted(t *testing.T) {
+	src := `
+[defaults]
+addressable = "e"
+cluster = "e"
+
+[providers.e]
+type = "Etcd"
+endpoints = ["https://orbit:pw-one-s3cr3t@etcd-0:2379", "etcd-1:2379"]
+
+[providers.s]
+type = "S3"
+bucket = "b"
+endpoint = "https://AK:pw-two-s3cr3t@minio:9000"
+`
+	cfg, err := Parse([]byte(src), FormatTOML, "cred.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := cfg.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{cfg.String(), string(js), fmt.Sprintf("%v %+v", cfg, cfg)} {
+		if strings.Contains(out, "s3cr3t") {
+			t.Fatalf("endpoint credentials leaked:\n%s", out)
+		}
+		if !strings.Contains(out, "etcd-1:2379") || !strings.Contains(out, "minio:9000") {
+			t.Fatalf("redaction removed more than the password:\n%s", out)
+		}
+	}
+	// The configuration itself keeps them.
+	if e := cfg.Providers["e"].(*EtcdConfig); e.Endpoints[0] != "https://orbit:pw-one-s3cr3t@etcd-0:2379" {
+		t.Fatalf("the original config was modified: %v", e.Endpoints)
 	}
 }

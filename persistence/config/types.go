@@ -110,7 +110,7 @@ type DiskBackupConfig struct {
 // in seconds.
 type S3Config struct {
 	// Endpoint is a URL (http/https) or host[:port]; empty means AWS.
-	Endpoint string `toml:"endpoint" json:"endpoint"`
+	Endpoint string `toml:"endpoint" json:"endpoint" secret:"userinfo"`
 	Region   string `toml:"region" json:"region"`
 	// Bucket is required.
 	Bucket string `toml:"bucket" json:"bucket"`
@@ -137,7 +137,7 @@ type AzureConfig struct {
 	ConnectionTimeout int    `toml:"connection_timeout" json:"connection_timeout"`
 	RetryCount        int    `toml:"retry_count" json:"retry_count"`
 	// Endpoint overrides the service URL (e.g. Azurite); http or https.
-	Endpoint         string `toml:"endpoint" json:"endpoint"`
+	Endpoint         string `toml:"endpoint" json:"endpoint" secret:"userinfo"`
 	ConnectionString string `toml:"connection_string" json:"connection_string" secret:"true"`
 	SASToken         string `toml:"sas_token" json:"sas_token" secret:"true"`
 }
@@ -152,14 +152,14 @@ type GoogleCloudConfig struct {
 	ConnectionTimeout int    `toml:"connection_timeout" json:"connection_timeout"`
 	RetryCount        int    `toml:"retry_count" json:"retry_count"`
 	// Endpoint overrides the service URL (e.g. an emulator); http or https.
-	Endpoint string `toml:"endpoint" json:"endpoint"`
+	Endpoint string `toml:"endpoint" json:"endpoint" secret:"userinfo"`
 }
 
 // EtcdConfig configures the etcd provider. LeaseTTL and timeouts are in
 // seconds; CACert, ClientCert and ClientKey are file paths.
 type EtcdConfig struct {
 	// Endpoints are http(s) URLs or host:port pairs; at least one.
-	Endpoints      []string `toml:"endpoints" json:"endpoints"`
+	Endpoints      []string `toml:"endpoints" json:"endpoints" secret:"userinfo"`
 	Prefix         string   `toml:"prefix" json:"prefix"`
 	LeaseTTL       int      `toml:"lease_ttl" json:"lease_ttl"`
 	Username       string   `toml:"username" json:"username"`
@@ -200,7 +200,7 @@ type KubernetesConfig struct {
 // MinIOConfig configures the MinIO provider. Endpoint is host[:port] or a URL
 // whose scheme agrees with Secure.
 type MinIOConfig struct {
-	Endpoint   string `toml:"endpoint" json:"endpoint"`
+	Endpoint   string `toml:"endpoint" json:"endpoint" secret:"userinfo"`
 	AccessKey  string `toml:"access_key" json:"access_key"`
 	SecretKey  string `toml:"secret_key" json:"secret_key" secret:"true"`
 	BucketName string `toml:"bucket_name" json:"bucket_name"`
