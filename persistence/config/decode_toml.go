@@ -29,7 +29,7 @@ func parseTOMLTree(data []byte, source string) (map[string]any, error) {
 	if i := strings.LastIndexByte(lastKey, '.'); i >= 0 {
 		lastKey = lastKey[i+1:]
 	}
-	if secretKeys[strings.Trim(lastKey, `"'`)] {
+	if secretKeys[strings.Trim(lastKey, `"'`)] || secretOnLine(data, pe.Position.Line) {
 		msg = "syntax error in the value of a secret key (not shown)"
 	}
 	where := fmt.Sprintf("line %d", pe.Position.Line)
@@ -51,3 +51,21 @@ var secretKeys = func() map[string]bool {
 	}
 	return m
 }()
+
+// secretOnLine reports whether line n (1-based) of data assigns a secret
+// key: the parser's last key can lag behind when the error is in a value.
+func secretOnLine(data []byte, n int) bool {
+	lines := strings.Split(string(data), "\n")
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	key, _, ok := strings.Cut(lines[n-1], "=")
+	if !ok {
+		return false
+	}
+	key = strings.Trim(strings.TrimSpace(key), `"'`)
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		key = strings.Trim(key[i+1:], `"'`)
+	}
+	return secretKeys[key]
+}

@@ -221,3 +221,19 @@ endpoint = "https://AK:pw-two-s3cr3t@minio:9000"
 		t.Fatalf("the original config was modified: %v", e.Endpoints)
 	}
 }
+
+// A syntax error in a secret value never echoes any of it.
+func TestSyntaxErrorInSecretValueHidden(t *testing.T) {
+	for _, src := range []string{
+		"[providers.s3]\ntype = \"S3\"\nbucket = \"b\"\nsecret_access_key = 12ZQ\n",
+		"[providers.s3]\ntype = \"S3\"\nsecret_access_key = \"unterminated-ZQ\n",
+		"[providers.e]\ntype = \"Etcd\"\npassword = ZQ ZQ\n",
+	} {
+		// Z and Q appear nowhere else in the message: not even one
+		// character of the value may be quoted.
+		_, err := Parse([]byte(src), FormatTOML, "bad.toml")
+		if err == nil || strings.ContainsAny(err.Error(), "ZQ") || !strings.Contains(err.Error(), "bad.toml") {
+			t.Errorf("syntax error %v: must name the file and hide the value", err)
+		}
+	}
+}
