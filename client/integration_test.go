@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -13,9 +12,8 @@ import (
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
 	"github.com/orbit-go/orbit/client"
 	"github.com/orbit-go/orbit/persistence"
-	"github.com/orbit-go/orbit/persistence/config"
-	_ "github.com/orbit-go/orbit/persistence/memory"
 	"github.com/orbit-go/orbit/server"
+	"github.com/orbit-go/orbit/server/servertest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -30,33 +28,10 @@ func shortTimings() server.Timings {
 	return t
 }
 
-// startServer runs an in-process server with the memory provider on a
-// loopback port and stops it when the test ends.
+// startServer runs an in-process server with the memory provider.
 func startServer(t *testing.T, timings server.Timings) *server.Server {
 	t.Helper()
-	cfg, err := config.NewBuilder().WithMemory("memory", config.DefaultMemoryConfig(), true).Build()
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	srv, err := server.NewBuilder().WithNamespace("default").WithListenAddress("127.0.0.1:0").
-		WithAdminAddress("").WithPersistence(cfg).WithTimings(timings).
-		WithLogger(slog.New(slog.DiscardHandler)).Build(ctx)
-	if err != nil {
-		t.Fatalf("build server: %v", err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
-			t.Errorf("stop server: %v", err)
-		}
-	})
-	return srv
+	return servertest.Start(t, timings)
 }
 
 func dial(t *testing.T, srv *server.Server) *client.Client {

@@ -3,42 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/orbit-go/orbit/persistence/config"
-	_ "github.com/orbit-go/orbit/persistence/memory"
 	"github.com/orbit-go/orbit/server"
+	"github.com/orbit-go/orbit/server/servertest"
 )
 
-// startServer runs an in-process server with the memory provider on a
-// loopback port and stops it when the test ends.
+// startServer runs an in-process server with the memory provider and
+// returns its address.
 func startServer(t *testing.T, timings server.Timings) string {
 	t.Helper()
-	cfg, err := config.NewBuilder().WithMemory("memory", config.DefaultMemoryConfig(), true).Build()
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	srv, err := server.NewBuilder().WithNamespace("default").WithListenAddress("127.0.0.1:0").
-		WithAdminAddress("").WithPersistence(cfg).WithTimings(timings).
-		WithLogger(slog.New(slog.DiscardHandler)).Build(ctx)
-	if err != nil {
-		t.Fatalf("build server: %v", err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Stop(ctx)
-	})
-	return srv.Addr()
+	return servertest.Start(t, timings).Addr()
 }
 
 // parseResult finds the last line of out, checks it is a RESULT line and
