@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/orbit-go/orbit/client"
-	"github.com/orbit-go/orbit/internal/testbackend"
+	"github.com/orbit-go/orbit/internal/testbackend/etcdtest"
 	"github.com/orbit-go/orbit/persistence"
 )
 
@@ -27,7 +27,7 @@ func TestThreeServerProcessesShareOneBackend(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs orbit-server processes")
 	}
-	etcd := testbackend.Etcd(t)
+	etcd := etcdtest.Start(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "orbit-server")
 	build := exec.Command("go", "build", "-o", bin, ".")

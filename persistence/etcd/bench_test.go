@@ -10,7 +10,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/orbit-go/orbit/internal/testbackend"
+	"github.com/orbit-go/orbit/internal/testbackend/etcdtest"
 	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/persistence/etcd"
 )
@@ -36,7 +36,7 @@ import (
 // needs; raw-clientv3-get+txn is exactly the requests Orbit sends, so its
 // ratio to orbit is the overhead of the provider itself.
 func BenchmarkEtcd(b *testing.B) {
-	srv := testbackend.Etcd(b)
+	srv := etcdtest.Start(b)
 	s, err := etcd.Open(context.Background(), etcd.Options{Endpoints: srv.Endpoints(), Prefix: "bench", RequestTimeout: 30 * time.Second})
 	if err != nil {
 		b.Fatal(err)

@@ -9,7 +9,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/orbit-go/orbit/internal/testbackend"
+	"github.com/orbit-go/orbit/internal/testbackend/etcdtest"
 	"github.com/orbit-go/orbit/persistence/driver"
 )
 
@@ -26,7 +26,7 @@ func leaseCount(t *testing.T, c *clientv3.Client) int {
 // a minute create one etcd lease per TTL bucket (5 s here), not one per
 // write; every entry's lease outlives its deadline.
 func TestTTLBucketsShareLeases(t *testing.T) {
-	srv := testbackend.Etcd(t)
+	srv := etcdtest.Start(t)
 	o := testOptions(srv) // LeaseTTL 5 s: buckets of 5 s
 	s := openStore(t, o, "buckets")
 	root := srv.Client(t)
@@ -81,7 +81,7 @@ func TestTTLBucketsShareLeases(t *testing.T) {
 // too, a write without a deadline leaves its lease, and MaxKeysPerLease
 // caps the writes attached to one lease.
 func TestTTLBucketsInTxnAndCap(t *testing.T) {
-	srv := testbackend.Etcd(t)
+	srv := etcdtest.Start(t)
 	o := testOptions(srv)
 	o.MaxKeysPerLease = 10
 	s := openStore(t, o, "cap")

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orbit-go/orbit/internal/testbackend"
+	"github.com/orbit-go/orbit/internal/testbackend/etcdtest"
 	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/persistence/driver"
 	"github.com/orbit-go/orbit/persistence/etcd"
@@ -42,7 +42,7 @@ func waitHealth(t *testing.T, s *etcd.Store, want driver.HealthStatus, within ti
 // operations fail with ErrUnavailable within the request timeout; once
 // both are back, operations succeed and health returns to Healthy.
 func TestClusterMemberFailures(t *testing.T) {
-	cl := testbackend.EtcdCluster(t, 3)
+	cl := etcdtest.Cluster(t, 3)
 	o := testOptions(cl)
 	o.RequestTimeout = 3 * time.Second
 	s := openStore(t, o, "cluster")
@@ -123,7 +123,7 @@ func TestClusterMemberFailures(t *testing.T) {
 // cluster while the history it needs is compacted cannot resume without
 // losing events, so its channel is closed (the caller lists again).
 func TestWatchClosesOnCompaction(t *testing.T) {
-	cl := testbackend.EtcdCluster(t, 3)
+	cl := etcdtest.Cluster(t, 3)
 	o := testOptions(cl)
 	o.Endpoints = []string{cl.Endpoint(0)} // the watcher only knows member 0
 	s := openStore(t, o, "compact")

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orbit-go/orbit/internal/testbackend"
+	"github.com/orbit-go/orbit/internal/testbackend/etcdtest"
 	"github.com/orbit-go/orbit/persistence/driver"
 	"github.com/orbit-go/orbit/persistence/drivertest"
 	"github.com/orbit-go/orbit/persistence/etcd"
@@ -17,7 +17,7 @@ var etcdCaps = []driver.Capability{driver.CapTransactions, driver.CapWatch, driv
 
 // testOptions are the driver options of the tests: small TTL buckets, so
 // that the native-expiry test sees deletions within seconds.
-func testOptions(srv *testbackend.EtcdServer) etcd.Options {
+func testOptions(srv *etcdtest.Server) etcd.Options {
 	return etcd.Options{
 		Endpoints:      srv.Endpoints(),
 		LeaseTTL:       5 * time.Second,
@@ -50,7 +50,7 @@ func harness(o etcd.Options, name string) drivertest.Harness {
 }
 
 func TestConformance(t *testing.T) {
-	srv := testbackend.Etcd(t)
+	srv := etcdtest.Start(t)
 	drivertest.RunConformanceTests(t, harness(testOptions(srv), "conf"))
 }
 
@@ -58,7 +58,7 @@ func TestConformance(t *testing.T) {
 // authentication, as a least-privileged user whose role may only read and
 // write the keys under its prefix (docs/etcd.md, "Permissions").
 func TestConformanceTLSAuth(t *testing.T) {
-	srv := testbackend.Etcd(t, testbackend.EtcdTLS(), testbackend.EtcdAuth())
+	srv := etcdtest.Start(t, etcdtest.WithTLS(), etcdtest.WithAuth())
 	srv.AddUser(t, "orbit", "orbit-secret-pw", "tls-")
 	o := testOptions(srv)
 	o.TLS = srv.Certs.ClientTLS(t)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/orbit-go/orbit/internal/testbackend"
+	"github.com/orbit-go/orbit/internal/testbackend/etcdtest"
 	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/persistence/config"
 	"github.com/orbit-go/orbit/persistence/driver"
@@ -26,7 +27,7 @@ func etcdConfig(endpoints []string, prefix string) *config.EtcdConfig {
 // The provider type "Etcd" opens from its configuration, over TLS with a
 // client certificate and a password, and works through the persistence API.
 func TestOpenFromConfigTLSAuth(t *testing.T) {
-	srv := testbackend.Etcd(t, testbackend.EtcdTLS(), testbackend.EtcdAuth())
+	srv := etcdtest.Start(t, etcdtest.WithTLS(), etcdtest.WithAuth())
 	srv.AddUser(t, "orbit", "s3cret-Pa55", "cfg/")
 	c := etcdConfig(srv.Endpoints(), "cfg")
 	c.Username, c.Password = "orbit", "s3cret-Pa55"

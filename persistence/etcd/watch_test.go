@@ -11,7 +11,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/orbit-go/orbit/internal/testbackend"
+	"github.com/orbit-go/orbit/internal/testbackend/etcdtest"
 	"github.com/orbit-go/orbit/persistence/driver"
 )
 
@@ -48,7 +48,7 @@ func collect(t *testing.T, ch <-chan driver.Event, last uint64) []seen {
 // the watcher sees exactly the changes a fresh watch of the same history
 // sees, in the same order, with no revision lost or repeated.
 func TestWatchResumesAfterRestart(t *testing.T) {
-	srv := testbackend.Etcd(t)
+	srv := etcdtest.Start(t)
 	o := testOptions(srv)
 	o.RequestTimeout = 2 * time.Second
 	s := openStore(t, o, "resume")
