@@ -20,7 +20,7 @@ import (
 // client certificate it signed, written by NewCerts.
 type Certs struct {
 	CAFile                    string // the CA certificate
-	ServerCertFile, ServerKey string // for 127.0.0.1, ::1 and localhost
+	ServerCertFile, ServerKey string // for 127.0.0.1, ::1 and localhost; also a client certificate (peer links)
 	ClientCertFile, ClientKey string // client authentication, CN = ClientCN
 	ClientCN                  string
 	pool                      *x509.CertPool
@@ -103,3 +103,8 @@ func (c *Certs) ClientTLS(t testing.TB) *tls.Config {
 	}
 	return &tls.Config{RootCAs: c.pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 }
+
+// CAPool returns a pool holding the test CA only: a client tls.Config with
+// RootCAs set to it verifies the server certificate and presents no client
+// certificate.
+func (c *Certs) CAPool() *x509.CertPool { return c.pool.Clone() }

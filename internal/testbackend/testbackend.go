@@ -6,7 +6,9 @@
 // t.TempDir(), and stops it with t.Cleanup:
 //
 //   - etcdtest starts etcd in process (go.etcd.io/etcd/server/v3/embed),
-//     single member or cluster, optionally with TLS and authentication.
+//     single member or cluster, optionally with TLS and authentication;
+//   - redistest starts redis-server child processes (standalone or a Redis
+//     Cluster), optionally with TLS, ACL users, a unix socket or persistence.
 //
 // This package itself links no server: Require, FreePorts, NewCerts and
 // RandomHex cost a test binary nothing beyond the standard library.
