@@ -41,9 +41,9 @@ func DefaultEtcdConfig() EtcdConfig {
 }
 
 // DefaultRedisConfig returns URL redis://127.0.0.1:6379, database 0, pool
-// size 10, 3 retries and prefix "orbit".
+// size 10, 3 retries, prefix "orbit", dial and request timeouts of 5 s.
 func DefaultRedisConfig() RedisConfig {
-	return RedisConfig{URL: "redis://127.0.0.1:6379", Prefix: "orbit", PoolSize: 10, RetryCount: 3}
+	return RedisConfig{URL: "redis://127.0.0.1:6379", Prefix: "orbit", PoolSize: 10, RetryCount: 3, DialTimeout: 5, RequestTimeout: 5}
 }
 
 // DefaultKubernetesConfig returns namespace "orbit", ConfigMap "orbit-data"

@@ -184,6 +184,16 @@ type RedisConfig struct {
 	Prefix     string `toml:"prefix" json:"prefix"`
 	PoolSize   int    `toml:"pool_size" json:"pool_size"`
 	RetryCount int    `toml:"retry_count" json:"retry_count"`
+	// Shards spreads the keys over this many hash tags (0 = 1, or 16 in
+	// cluster mode); transactions need a single shard.
+	Shards int `toml:"shards" json:"shards"`
+	// CACert, ClientCert and ClientKey are PEM file paths for rediss://.
+	CACert     string `toml:"ca_cert" json:"ca_cert"`
+	ClientCert string `toml:"client_cert" json:"client_cert"`
+	ClientKey  string `toml:"client_key" json:"client_key"`
+	// DialTimeout and RequestTimeout are in seconds (0 = none).
+	DialTimeout    int `toml:"dial_timeout" json:"dial_timeout"`
+	RequestTimeout int `toml:"request_timeout" json:"request_timeout"`
 }
 
 // KubernetesConfig configures the Kubernetes (ConfigMap/Secret) provider.

@@ -161,6 +161,15 @@ func (c *RedisConfig) Validate() error {
 	}
 	nonNegative(&p, "pool_size", int64(c.PoolSize))
 	nonNegative(&p, "retry_count", int64(c.RetryCount))
+	if c.Shards < 0 || c.Shards > 1024 {
+		p.add("shards", "must be between 0 and 1024, got %d", c.Shards)
+	}
+	if strings.ContainsAny(c.Prefix, "{}") {
+		p.add("prefix", "must not contain '{' or '}' (they delimit Redis Cluster hash tags)")
+	}
+	together(&p, "client_cert", c.ClientCert, "client_key", c.ClientKey)
+	nonNegative(&p, "dial_timeout", int64(c.DialTimeout))
+	nonNegative(&p, "request_timeout", int64(c.RequestTimeout))
 	return p.err()
 }
 

@@ -18,10 +18,11 @@ const (
 	CapCacheStats   Capability = "cache-stats"  // CacheStatser
 	CapIndex        Capability = "index"        // Indexer
 	CapTTL          Capability = "ttl"          // Expirer
+	CapBatch        Capability = "batch"        // Batcher
 )
 
 // AllCapabilities lists every capability the contract defines.
-var AllCapabilities = []Capability{CapTransactions, CapWatch, CapHealth, CapCacheStats, CapIndex, CapTTL}
+var AllCapabilities = []Capability{CapTransactions, CapWatch, CapHealth, CapCacheStats, CapIndex, CapTTL, CapBatch}
 
 // Capabilities is a set of capabilities.
 type Capabilities map[Capability]bool
@@ -46,6 +47,9 @@ func CapabilitiesOf(s Store) Capabilities {
 	}
 	if _, ok := s.(Expirer); ok {
 		c[CapTTL] = true
+	}
+	if _, ok := s.(Batcher); ok {
+		c[CapBatch] = true
 	}
 	return c
 }

@@ -169,6 +169,29 @@ type Transactional interface {
 	MaxTxnOps() int
 }
 
+// OpResult is the outcome of one operation of Batcher.ApplyMany: the new
+// version of an applied put, or an error that Is ErrConflict when the
+// operation's condition did not hold (the operation was not applied).
+type OpResult struct {
+	Version Version
+	Err     error
+}
+
+// Batcher is implemented by backends that send many independent operations
+// in one round trip (a pipeline, a batch script), for bulk operations.
+// Unlike Txn, each operation is applied or fails on its own, in order; a
+// key appears at most once in one call.
+type Batcher interface {
+	// GetMany returns one entry per key, in order; an absent key has the
+	// zero Version and a nil Value.
+	GetMany(ctx context.Context, keys []string) ([]Entry, error)
+	// ApplyMany applies OpPut and OpDelete operations (with their
+	// conditions and PutOptions fields) and returns one result per op. A
+	// non-nil error means the call as a whole failed: some operations may
+	// have been applied, as after a lost reply.
+	ApplyMany(ctx context.Context, ops []Op) ([]OpResult, error)
+}
+
 // PutOptions carry what optional capabilities add to a write. Options of a
 // capability the driver does not have are ignored.
 type PutOptions struct {

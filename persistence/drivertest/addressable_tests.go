@@ -51,7 +51,7 @@ func (h Harness) testPlaceGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.Node != node("n1") || l.Epoch == 0 || !l.ExpiresAt.Equal(epoch0.Add(ttl)) || !l.CreatedAt.Equal(epoch0) ||
+	if l.Node != node("n1") || l.Epoch == 0 || !l.ExpiresAt.Equal(e.epoch0.Add(ttl)) || !l.CreatedAt.Equal(e.epoch0) ||
 		!l.RenewAt.After(l.CreatedAt) || !l.RenewAt.Before(l.ExpiresAt) {
 		t.Fatalf("Place returned %+v", l)
 	}
@@ -198,7 +198,7 @@ func (h Harness) testRenewReleaseFencing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Epoch != l.Epoch || !r.ExpiresAt.Equal(epoch0.Add(ttl/2+ttl)) || !r.CreatedAt.Equal(l.CreatedAt) {
+	if r.Epoch != l.Epoch || !r.ExpiresAt.Equal(e.epoch0.Add(ttl/2+ttl)) || !r.CreatedAt.Equal(l.CreatedAt) {
 		t.Fatalf("Renew returned %+v", r)
 	}
 	if _, err := e.addrs.Renew(e.ctx, ref("a"), node("n1"), l.Epoch-1, ttl); !errors.Is(err, persistence.ErrFenced) {
@@ -486,7 +486,7 @@ func (h Harness) testRenewBeatsCleanup(t *testing.T) {
 	// (on the first server's clock) renews. The renewal must win.
 	hs := &hookStore{Store: e.store}
 	e.clock.Advance(ttl / 2)
-	ahead := clock.NewManual(epoch0.Add(ttl + persistence.DefaultEpochGrace + time.Second))
+	ahead := clock.NewManual(e.epoch0.Add(ttl + persistence.DefaultEpochGrace + time.Second))
 	cleaner := persistence.NewProvider("cleaner", "test", hs, persistence.WithClock(ahead))
 	var renewErr error
 	renewed := false
@@ -625,7 +625,7 @@ func (h Harness) testListByNodeExact(t *testing.T) {
 
 func (h Harness) testStoreEpochRule(t *testing.T) {
 	e := h.newEnv(t)
-	l := persistence.AddressableLease{Reference: ref("s"), Node: node("n1"), CreatedAt: epoch0, RenewAt: epoch0.Add(ttl / 2), ExpiresAt: epoch0.Add(ttl), Epoch: 100}
+	l := persistence.AddressableLease{Reference: ref("s"), Node: node("n1"), CreatedAt: e.epoch0, RenewAt: e.epoch0.Add(ttl / 2), ExpiresAt: e.epoch0.Add(ttl), Epoch: 100}
 	if err := e.addrs.Store(e.ctx, l); err != nil {
 		t.Fatal(err)
 	}
@@ -668,7 +668,7 @@ func (h Harness) testBulk(t *testing.T) {
 	var ls []persistence.AddressableLease
 	for i := 0; i < 500; i++ {
 		ls = append(ls, persistence.AddressableLease{Reference: ref(fmt.Sprint("b", i)), Node: node(fmt.Sprint("n", i%3)),
-			CreatedAt: epoch0, RenewAt: epoch0.Add(ttl / 2), ExpiresAt: epoch0.Add(ttl), Epoch: uint64(i + 1)})
+			CreatedAt: e.epoch0, RenewAt: e.epoch0.Add(ttl / 2), ExpiresAt: e.epoch0.Add(ttl), Epoch: uint64(i + 1)})
 	}
 	if err := e.addrs.StoreBulk(e.ctx, ls); err != nil {
 		t.Fatal(err)
@@ -710,7 +710,7 @@ func (h Harness) testPaginate(t *testing.T) {
 	var ls []persistence.AddressableLease
 	for i := 0; i < n; i++ {
 		ls = append(ls, persistence.AddressableLease{Reference: ref(fmt.Sprintf("p%06d", i)), Node: node("n1"),
-			CreatedAt: epoch0, RenewAt: epoch0.Add(ttl / 2), ExpiresAt: epoch0.Add(ttl), Epoch: 1})
+			CreatedAt: e.epoch0, RenewAt: e.epoch0.Add(ttl / 2), ExpiresAt: e.epoch0.Add(ttl), Epoch: 1})
 	}
 	if err := e.addrs.StoreBulk(e.ctx, ls); err != nil {
 		t.Fatal(err)

@@ -42,28 +42,29 @@ type Harness struct {
 
 func (h Harness) claims(c driver.Capability) bool { return slices.Contains(h.Capabilities, c) }
 
-// epoch0 is where every manual clock of the suite starts: the real time
-// when the suite starts, so that backends which delete records natively
-// (PutOptions.DeleteAfter is derived from lease expiry) see real deadlines.
-var epoch0 = time.Now().UTC().Truncate(time.Millisecond)
-
 // env is one subtest's world: a store, a manual clock and a provider.
 type env struct {
 	t     *testing.T
 	ctx   context.Context
 	store driver.Store
-	clock *clock.Manual
-	p     persistence.Provider
-	addrs persistence.AddressableDirectory
-	nodes persistence.ClusterNodeDirectory
+	// epoch0 is where the subtest's manual clock starts: the real time
+	// when the subtest starts, so that backends which delete records
+	// natively (PutOptions.DeleteAfter is derived from lease expiry) see
+	// real deadlines however long the suite runs.
+	epoch0 time.Time
+	clock  *clock.Manual
+	p      persistence.Provider
+	addrs  persistence.AddressableDirectory
+	nodes  persistence.ClusterNodeDirectory
 }
 
 func (h Harness) newEnv(t *testing.T) *env {
 	t.Helper()
 	s := h.MakeStore(t)
-	c := clock.NewManual(epoch0)
+	t0 := time.Now().UTC().Truncate(time.Millisecond)
+	c := clock.NewManual(t0)
 	p := persistence.NewProvider("conformance", "test", s, persistence.WithClock(c))
-	return &env{t: t, ctx: context.Background(), store: s, clock: c, p: p, addrs: p.Addressables(), nodes: p.Nodes()}
+	return &env{t: t, ctx: context.Background(), store: s, epoch0: t0, clock: c, p: p, addrs: p.Addressables(), nodes: p.Nodes()}
 }
 
 // provider returns another provider over the same store with its own clock

@@ -34,7 +34,7 @@ func sameNode(a, b persistence.NodeInfo) bool {
 
 func (h Harness) testNodeStoreGetUpdate(t *testing.T) {
 	e := h.newEnv(t)
-	n := mkNode("n1", persistence.NodeActive, epoch0.Add(ttl))
+	n := mkNode("n1", persistence.NodeActive, e.epoch0.Add(ttl))
 	if _, err := e.nodes.Get(e.ctx, n.ID); !errors.Is(err, persistence.ErrNotFound) {
 		t.Fatalf("Get before Store = %v, want ErrNotFound", err)
 	}
@@ -75,7 +75,7 @@ func (h Harness) testNodeStoreGetUpdate(t *testing.T) {
 
 func (h Harness) testNodeRenew(t *testing.T) {
 	e := h.newEnv(t)
-	n := mkNode("n1", persistence.NodeActive, epoch0.Add(ttl))
+	n := mkNode("n1", persistence.NodeActive, e.epoch0.Add(ttl))
 	if err := e.nodes.Store(e.ctx, n); err != nil {
 		t.Fatal(err)
 	}
@@ -108,16 +108,16 @@ func nodeKeys(ns []persistence.NodeInfo) []string {
 func (h Harness) testNodeListCleanup(t *testing.T) {
 	e := h.newEnv(t)
 	for _, n := range []persistence.NodeInfo{
-		mkNode("active1", persistence.NodeActive, epoch0.Add(ttl)),
-		mkNode("active2", persistence.NodeActive, epoch0.Add(2*ttl)),
-		mkNode("draining", persistence.NodeDraining, epoch0.Add(2*ttl)),
-		mkNode("starting", persistence.NodeStarting, epoch0.Add(2*ttl)),
+		mkNode("active1", persistence.NodeActive, e.epoch0.Add(ttl)),
+		mkNode("active2", persistence.NodeActive, e.epoch0.Add(2*ttl)),
+		mkNode("draining", persistence.NodeDraining, e.epoch0.Add(2*ttl)),
+		mkNode("starting", persistence.NodeStarting, e.epoch0.Add(2*ttl)),
 	} {
 		if err := e.nodes.Store(e.ctx, n); err != nil {
 			t.Fatal(err)
 		}
 	}
-	other := mkNode("elsewhere", persistence.NodeActive, epoch0.Add(2*ttl))
+	other := mkNode("elsewhere", persistence.NodeActive, e.epoch0.Add(2*ttl))
 	other.ID.Namespace = "other"
 	if err := e.nodes.Store(e.ctx, other); err != nil {
 		t.Fatal(err)
@@ -147,12 +147,12 @@ func (h Harness) testNodeListCleanup(t *testing.T) {
 
 func (h Harness) testNodeValidation(t *testing.T) {
 	e := h.newEnv(t)
-	bad := mkNode("n1", persistence.NodeActive, epoch0.Add(ttl))
+	bad := mkNode("n1", persistence.NodeActive, e.epoch0.Add(ttl))
 	bad.Capabilities.AddressableTypes = []string{""}
 	if err := e.nodes.Store(e.ctx, bad); !errors.Is(err, persistence.ErrInvalidArgument) || !containsStr(err.Error(), "capabilities.addressable_types[0]") {
 		t.Fatalf("Store with an empty type = %v", err)
 	}
-	bad = mkNode("n1", 0, epoch0.Add(ttl))
+	bad = mkNode("n1", 0, e.epoch0.Add(ttl))
 	if err := e.nodes.Store(e.ctx, bad); !errors.Is(err, persistence.ErrInvalidArgument) || !containsStr(err.Error(), "status") {
 		t.Fatalf("Store with no status = %v", err)
 	}

@@ -23,9 +23,9 @@ func (h Harness) runTransactionTests(t *testing.T) {
 	t.Run("Rollback", h.testTxnRollback)
 }
 
-func lease(key, n string, epoch uint64) persistence.AddressableLease {
-	return persistence.AddressableLease{Reference: ref(key), Node: node(n), CreatedAt: epoch0,
-		RenewAt: epoch0.Add(ttl / 2), ExpiresAt: epoch0.Add(ttl), Epoch: epoch}
+func (e *env) lease(key, n string, epoch uint64) persistence.AddressableLease {
+	return persistence.AddressableLease{Reference: ref(key), Node: node(n), CreatedAt: e.epoch0,
+		RenewAt: e.epoch0.Add(ttl / 2), ExpiresAt: e.epoch0.Add(ttl), Epoch: epoch}
 }
 
 func (h Harness) testTxnCommit(t *testing.T) {
@@ -37,9 +37,9 @@ func (h Harness) testTxnCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	must(t, tx.StoreLease(lease("t1", "n1", 5)))
-	must(t, tx.StoreLease(lease("t2", "n1", 5)))
-	must(t, tx.StoreNode(mkNode("n1", persistence.NodeActive, epoch0.Add(ttl))))
+	must(t, tx.StoreLease(e.lease("t1", "n1", 5)))
+	must(t, tx.StoreLease(e.lease("t2", "n1", 5)))
+	must(t, tx.StoreNode(mkNode("n1", persistence.NodeActive, e.epoch0.Add(ttl))))
 	must(t, tx.RemoveLease(ref("old")))
 	if got, err := tx.GetLease(e.ctx, ref("t1")); err != nil || got.Epoch != 5 {
 		t.Fatalf("a transaction reads its own writes: %+v, %v", got, err)
@@ -82,7 +82,7 @@ func (h Harness) testTxnConflict(t *testing.T) {
 	if _, err := tx.GetLease(e.ctx, ref("c")); err != nil {
 		t.Fatal(err)
 	}
-	must(t, tx.StoreLease(lease("other", "n1", 1)))
+	must(t, tx.StoreLease(e.lease("other", "n1", 1)))
 	// A concurrent writer changes the key the transaction read.
 	if _, err := e.addrs.Renew(e.ctx, ref("c"), node("n1"), l.Epoch, 2*ttl); err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func (h Harness) testTxnRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	must(t, tx.StoreLease(lease("r", "n1", 1)))
+	must(t, tx.StoreLease(e.lease("r", "n1", 1)))
 	must(t, tx.Rollback())
 	if _, err := e.addrs.Get(e.ctx, ref("r")); !errors.Is(err, persistence.ErrNotFound) {
 		t.Fatalf("rolled back write is visible: %v", err)

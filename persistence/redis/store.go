@@ -1,0 +1,526 @@
+// Package redis is Orbit's Redis storage backend, built on
+// github.com/redis/rueidis (chosen over go-redis by measurement: see
+// docs/redis.md). It works with a standalone Redis server and with Redis
+// Cluster.
+//
+// The driver keeps, per shard, records as strings and three sorted sets (the
+// key order, one per index label, and the expiry deadlines), all under one
+// hash tag "{<prefix>.<shard>}", so that every operation is one Lua script on
+// one node. The scripts (scripts.go) implement the contract of package
+// driver:
+//
+//   - conditional writes compare the record's version inside the script, so
+//     of any number of racing writers exactly one wins; versions come from a
+//     per-shard counter and never repeat for a key;
+//   - List and ListIndex (driver.Indexer) are ordered BYLEX range reads of
+//     the sorted sets, merged over the shards;
+//   - native expiry (driver.Expirer) is SET ... PXAT; the same scripts remove
+//     expired keys from the sorted sets, and lists skip them until then;
+//   - Txn (driver.Transactional) is one script over keys of one shard: it is
+//     offered when the store has a single shard (the default without
+//     cluster mode);
+//   - ApplyMany/GetMany (driver.Batcher) send one script per shard and chunk
+//     for bulk operations;
+//   - HealthCheck (driver.HealthChecker) pings every node.
+//
+// Errors wrap the portable sentinels of package driver; they name the server
+// address and the key, never a password.
+//
+// Importing the package registers the provider type "Redis".
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/orbit-go/orbit/persistence/driver"
+)
+
+// Defaults of Options.
+const (
+	DefaultPrefix       = "orbit"
+	DefaultClusterShard = 16
+	DefaultListLimit    = 1000
+	DefaultMaxTxnOps    = 1000
+	DefaultRetryCount   = 3
+	// purgePerWrite bounds the expired index entries one write removes.
+	purgePerWrite = 16
+)
+
+// Options configure a Store. Zero values mean the defaults.
+type Options struct {
+	// Client is the rueidis client option: addresses, credentials, TLS,
+	// database, dialer. OptionsFromConfig fills it from a URL.
+	Client rueidis.ClientOption
+	// Addr names the server in errors and logs (never with credentials).
+	Addr string
+	// Cluster selects Redis Cluster (the client discovers the nodes).
+	Cluster bool
+	// Prefix starts every Redis key (default "orbit"); it must not contain
+	// '{' or '}'.
+	Prefix string
+	// Shards is how many hash tags the keys are spread over (default 1, or
+	// 16 with Cluster). Transactions need a single shard.
+	Shards int
+	// RetryCount is how many times a read (Get, List) is retried after a
+	// connection error, with exponential backoff from 50 ms (default 3; -1
+	// = never). Writes are never retried blindly: a write whose reply was
+	// lost returns ErrUnavailable and the lease logic re-reads.
+	RetryCount int
+	// RequestTimeout bounds every request (0 = only the caller's context).
+	RequestTimeout time.Duration
+}
+
+// Store is a driver.Store on Redis. See the package documentation.
+type Store struct {
+	client  rueidis.Client
+	addr    string
+	cluster bool
+	tags    []string // hash tag per shard
+	orders  []string // order index per shard
+	counts  []string // version counter per shard
+	exps    []string // expiry index per shard
+	retries int
+	timeout time.Duration
+	closed  atomic.Bool
+}
+
+// txnStore is a Store with a single shard: it adds Txn.
+type txnStore struct{ *Store }
+
+// Open connects to Redis and returns the store: a driver.Transactional one
+// when it has a single shard. It fails with ErrUnavailable when the server
+// cannot be reached and with ErrInvalidArgument for bad options.
+func Open(ctx context.Context, o Options) (driver.Store, error) {
+	s, err := open(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.tags) == 1 {
+		return txnStore{s}, nil
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, o Options) (*Store, error) {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return nil, fmt.Errorf("redis: prefix %q must not contain '{' or '}' (they delimit Redis Cluster hash tags): %w", o.Prefix, driver.ErrInvalidArgument)
+	}
+	if o.Shards == 0 {
+		o.Shards = 1
+		if o.Cluster {
+			o.Shards = DefaultClusterShard
+		}
+	}
+	if o.Shards < 0 || o.Shards > 1024 {
+		return nil, fmt.Errorf("redis: shards %d must be between 1 and 1024: %w", o.Shards, driver.ErrInvalidArgument)
+	}
+	if o.RetryCount == 0 {
+		o.RetryCount = DefaultRetryCount
+	}
+	if o.RetryCount < 0 {
+		o.RetryCount = 0
+	}
+	if o.Addr == "" && len(o.Client.InitAddress) > 0 {
+		o.Addr = strings.Join(o.Client.InitAddress, ",")
+	}
+	co := o.Client
+	co.DisableCache = true
+	co.DisableRetry = true // reads are retried here, writes never blindly
+	co.ForceSingleClient = !o.Cluster
+	if co.ConnWriteTimeout == 0 && o.RequestTimeout > 0 {
+		co.ConnWriteTimeout = o.RequestTimeout
+	}
+	client, err := rueidis.NewClient(co)
+	if err != nil {
+		return nil, fmt.Errorf("redis %s: connect: %s: %w", o.Addr, redactErr(err, co.Password), classify(err))
+	}
+	s := &Store{client: client, addr: o.Addr, cluster: o.Cluster, retries: o.RetryCount, timeout: o.RequestTimeout}
+	for i := range o.Shards {
+		tag := "{" + o.Prefix + "." + strconv.Itoa(i) + "}"
+		s.tags = append(s.tags, tag)
+		s.orders = append(s.orders, tag+":k")
+		s.counts = append(s.counts, tag+":v")
+		s.exps = append(s.exps, tag+":e")
+	}
+	if o.Cluster {
+		if err := s.checkCluster(ctx); err != nil {
+			client.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// checkCluster fails clearly when cluster mode is asked of a server that is
+// not a cluster (rueidis would silently use it as a single node).
+func (s *Store) checkCluster(ctx context.Context) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	info, err := s.client.Do(ctx, s.client.B().ClusterInfo().Build()).ToString()
+	if err != nil {
+		if strings.Contains(err.Error(), "cluster support disabled") {
+			return fmt.Errorf("redis %s: cluster_mode is set but the server is not a Redis Cluster (cluster support disabled): %w", s.addr, driver.ErrInvalidArgument)
+		}
+		return s.wrap("cluster info", "", err)
+	}
+	if !strings.Contains(info, "cluster_state:ok") {
+		return fmt.Errorf("redis %s: cluster state is not ok: %w", s.addr, driver.ErrUnavailable)
+	}
+	return nil
+}
+
+func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.timeout > 0 {
+		return context.WithTimeout(ctx, s.timeout)
+	}
+	return ctx, func() {}
+}
+
+func (s *Store) checkOpen() error {
+	if s.closed.Load() {
+		return fmt.Errorf("redis %s: %w", s.addr, driver.ErrClosed)
+	}
+	return nil
+}
+
+// shard returns the shard index of a driver key.
+func (s *Store) shard(key string) int {
+	if len(s.tags) == 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % uint32(len(s.tags)))
+}
+
+func (s *Store) recordKey(sh int, key string) string { return s.tags[sh] + ":r:" + key }
+
+// decodeRecord splits "<version>:<label length>:<label><value>".
+func decodeRecord(key, raw string) (ver uint64, label, value string, err error) {
+	a := strings.IndexByte(raw, ':')
+	if a > 0 {
+		b := strings.IndexByte(raw[a+1:], ':')
+		if b >= 0 {
+			b += a + 1
+			ver, err1 := strconv.ParseUint(raw[:a], 10, 64)
+			ll, err2 := strconv.Atoi(raw[a+1 : b])
+			if err1 == nil && err2 == nil && ver > 0 && ll >= 0 && b+1+ll <= len(raw) {
+				return ver, raw[b+1 : b+1+ll], raw[b+1+ll:], nil
+			}
+		}
+	}
+	return 0, "", "", fmt.Errorf("redis: record %q has no valid version header: %w", key, driver.ErrCorrupt)
+}
+
+// retry runs a read up to 1+retries times while it fails with a
+// connection error, backing off 50 ms, 100 ms, ... (at most 1 s).
+func (s *Store) retry(ctx context.Context, fn func(context.Context) error) error {
+	delay := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		cctx, cancel := s.ctx(ctx)
+		err := fn(cctx)
+		cancel()
+		if err == nil || attempt >= s.retries || !retryable(err) || ctx.Err() != nil || s.closed.Load() {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// Get returns the entry under key.
+func (s *Store) Get(ctx context.Context, key string) (driver.Entry, error) {
+	if err := s.checkOpen(); err != nil {
+		return driver.Entry{}, err
+	}
+	rk := s.recordKey(s.shard(key), key)
+	var raw string
+	err := s.retry(ctx, func(ctx context.Context) error {
+		var err error
+		raw, err = s.client.Do(ctx, s.client.B().Get().Key(rk).Build()).ToString()
+		return err
+	})
+	if rueidis.IsRedisNil(err) {
+		return driver.Entry{}, fmt.Errorf("redis: get %q: %w", key, driver.ErrNotFound)
+	}
+	if err != nil {
+		return driver.Entry{}, s.wrap("get", key, err)
+	}
+	ver, _, value, err := decodeRecord(key, raw)
+	if err != nil {
+		return driver.Entry{}, err
+	}
+	return driver.Entry{Key: strings.Clone(key), Value: []byte(value), Version: driver.NumVersion(ver)}, nil
+}
+
+// Put writes value under key if cond holds.
+func (s *Store) Put(ctx context.Context, key string, value []byte, cond driver.Condition) (driver.Version, error) {
+	return s.PutWithOptions(ctx, key, value, cond, driver.PutOptions{})
+}
+
+// PutWithOptions is Put with an index label and a native deletion time.
+func (s *Store) PutWithOptions(ctx context.Context, key string, value []byte, cond driver.Condition, opts driver.PutOptions) (driver.Version, error) {
+	res, err := s.runOps(ctx, "put", []driver.Op{{Kind: driver.OpPut, Key: key, Value: value, Cond: cond, Label: opts.Label, DeleteAfter: opts.DeleteAfter}}, false)
+	if err != nil {
+		return driver.Version{}, err
+	}
+	return res[0].Version, res[0].Err
+}
+
+// Delete removes key if cond holds.
+func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) error {
+	res, err := s.runOps(ctx, "delete", []driver.Op{{Kind: driver.OpDelete, Key: key, Cond: cond}}, false)
+	if err != nil {
+		return err
+	}
+	return res[0].Err
+}
+
+// opArgs appends the six script arguments of op.
+func opArgs(args []string, op driver.Op) ([]string, error) {
+	kind := "p"
+	switch op.Kind {
+	case driver.OpPut:
+	case driver.OpDelete:
+		kind = "d"
+	case driver.OpCheck:
+		kind = "c"
+	default:
+		return nil, fmt.Errorf("redis: operation on %q has unknown kind %d: %w", op.Key, op.Kind, driver.ErrInvalidArgument)
+	}
+	if strings.IndexByte(op.Label, 0) >= 0 {
+		return nil, fmt.Errorf("redis: label of %q contains a NUL byte: %w", op.Key, driver.ErrInvalidArgument)
+	}
+	cond, ver := "0", ""
+	switch op.Cond.Kind {
+	case driver.IfAbsent:
+		cond = "1"
+	case driver.IfVersion:
+		cond, ver = "2", strconv.FormatUint(op.Cond.Version.Num(), 10)
+	}
+	da := "0"
+	if op.Kind == driver.OpPut && !op.DeleteAfter.IsZero() {
+		ms := op.DeleteAfter.UnixMilli()
+		if ms < 1 {
+			ms = 1
+		}
+		da = strconv.FormatInt(ms, 10)
+	}
+	label := ""
+	if op.Kind == driver.OpPut {
+		label = op.Label
+	}
+	return append(args, kind, cond, ver, string(op.Value), label, da), nil
+}
+
+// runOps runs ops, which must all be on one shard when atomic, with the ops
+// script and returns one result per op. err is a failure of the whole call;
+// per-op condition failures are in the results.
+func (s *Store) runOps(ctx context.Context, what string, ops []driver.Op, atomic bool) ([]driver.OpResult, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	sh := s.shard(ops[0].Key)
+	keys := make([]string, 0, 3+len(ops))
+	keys = append(keys, s.orders[sh], s.counts[sh], s.exps[sh])
+	mode := "e"
+	if atomic {
+		mode = "a"
+	}
+	args := make([]string, 0, 3+6*len(ops))
+	args = append(args, s.tags[sh], mode, strconv.Itoa(purgePerWrite))
+	for _, op := range ops {
+		if s.shard(op.Key) != sh {
+			return nil, fmt.Errorf("redis: keys %q and %q are in different shards; a transaction needs shards = 1: %w", ops[0].Key, op.Key, driver.ErrUnsupported)
+		}
+		keys = append(keys, s.recordKey(sh, op.Key))
+		var err error
+		if args, err = opArgs(args, op); err != nil {
+			return nil, err
+		}
+	}
+	cctx, cancel := s.ctx(ctx)
+	out, err := opsScript.Exec(cctx, s.client, keys, args).AsStrSlice()
+	cancel()
+	if err != nil {
+		return nil, s.wrap(what, ops[0].Key, err)
+	}
+	return s.opResults(ops, out, atomic)
+}
+
+func (s *Store) opResults(ops []driver.Op, out []string, atomic bool) ([]driver.OpResult, error) {
+	if atomic && len(out) == 2 && out[0] == "!" {
+		i, _ := strconv.Atoi(out[1])
+		k := ""
+		if i >= 1 && i <= len(ops) {
+			k = ops[i-1].Key
+		}
+		return nil, fmt.Errorf("redis: transaction: condition on %q failed: %w", k, driver.ErrConflict)
+	}
+	if len(out) != len(ops) {
+		return nil, fmt.Errorf("redis %s: script returned %d results for %d operations: %w", s.addr, len(out), len(ops), driver.ErrCorrupt)
+	}
+	res := make([]driver.OpResult, len(ops))
+	for i, r := range out {
+		op := ops[i]
+		switch {
+		case strings.HasPrefix(r, "!"):
+			if op.Kind == driver.OpDelete && op.Cond.Kind == driver.IfVersion && r == "!" {
+				res[i].Err = fmt.Errorf("redis: delete %q if-version=%d: key is absent: %w", op.Key, op.Cond.Version.Num(), driver.ErrConflict)
+			} else {
+				res[i].Err = fmt.Errorf("redis: %s %q: condition %s failed (current version %q): %w", opName(op.Kind), op.Key, op.Cond, r[1:], driver.ErrConflict)
+			}
+		case op.Kind == driver.OpPut:
+			v, err := strconv.ParseUint(r, 10, 64)
+			if err != nil || v == 0 {
+				return nil, fmt.Errorf("redis %s: script returned version %q for %q: %w", s.addr, r, op.Key, driver.ErrCorrupt)
+			}
+			res[i].Version = driver.NumVersion(v)
+		}
+	}
+	return res, nil
+}
+
+func opName(k driver.OpKind) string {
+	switch k {
+	case driver.OpPut:
+		return "put"
+	case driver.OpDelete:
+		return "delete"
+	default:
+		return "check"
+	}
+}
+
+// List returns one page of the keys with the given prefix, in order.
+func (s *Store) List(ctx context.Context, prefix string, opts driver.ListOptions) (driver.ListPage, error) {
+	return s.list(ctx, "list", s.orders, prefix, "", false, opts)
+}
+
+// ListIndex returns one page of the entries labelled label, in key order.
+func (s *Store) ListIndex(ctx context.Context, label string, opts driver.ListOptions) (driver.ListPage, error) {
+	idx := make([]string, len(s.tags))
+	for i, t := range s.tags {
+		idx[i] = t + ":l:" + label
+	}
+	return s.list(ctx, "list index", idx, "", label, true, opts)
+}
+
+func (s *Store) list(ctx context.Context, what string, zsets []string, prefix, label string, byLabel bool, opts driver.ListOptions) (driver.ListPage, error) {
+	if err := s.checkOpen(); err != nil {
+		return driver.ListPage{}, err
+	}
+	limit := opts.Limit
+	if limit <= 0 || limit > DefaultListLimit {
+		limit = DefaultListLimit
+	}
+	lo, hi := "-", "+"
+	if prefix != "" {
+		lo, hi = "["+prefix, "("+prefix+"\xff"
+	}
+	if opts.StartAfter != "" && opts.StartAfter >= prefix {
+		lo = "(" + opts.StartAfter
+	}
+	want := strconv.Itoa(limit + 1)
+	bl := "0"
+	if byLabel {
+		bl = "1"
+	}
+	execs := make([]rueidis.LuaExec, len(zsets))
+	for i, z := range zsets {
+		execs[i] = rueidis.LuaExec{Keys: []string{z}, Args: []string{s.tags[i], lo, hi, want, bl, label}}
+	}
+	var entries []driver.Entry
+	err := s.retry(ctx, func(ctx context.Context) error {
+		entries = entries[:0]
+		for _, r := range listScript.ExecMulti(ctx, s.client, execs...) {
+			kv, err := r.AsStrSlice()
+			if err != nil {
+				return err
+			}
+			for j := 0; j+1 < len(kv); j += 2 {
+				ver, _, value, err := decodeRecord(kv[j], kv[j+1])
+				if err != nil {
+					return err
+				}
+				entries = append(entries, driver.Entry{Key: kv[j], Value: []byte(value), Version: driver.NumVersion(ver)})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, driver.ErrCorrupt) {
+			return driver.ListPage{}, err
+		}
+		return driver.ListPage{}, s.wrap(what, prefix+label, err)
+	}
+	if len(zsets) > 1 {
+		slices.SortFunc(entries, func(a, b driver.Entry) int { return strings.Compare(a.Key, b.Key) })
+	}
+	page := driver.ListPage{Entries: entries}
+	if len(entries) > limit {
+		page.Entries, page.More = entries[:limit], true
+	}
+	return page, nil
+}
+
+// Close closes the client. Calls after Close return ErrClosed.
+func (s *Store) Close(context.Context) error {
+	if s.closed.Swap(true) {
+		return fmt.Errorf("redis %s: close: %w", s.addr, driver.ErrClosed)
+	}
+	s.client.Close()
+	return nil
+}
+
+// NativeExpiry marks the driver.Expirer capability: records are written
+// with PXAT.
+func (s *Store) NativeExpiry() {}
+
+// Txn applies ops atomically (one script on the single shard).
+func (t txnStore) Txn(ctx context.Context, ops []driver.Op) ([]driver.Version, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	if len(ops) > DefaultMaxTxnOps {
+		return nil, fmt.Errorf("redis: transaction of %d operations exceeds %d: %w", len(ops), DefaultMaxTxnOps, driver.ErrInvalidArgument)
+	}
+	seen := make(map[string]struct{}, len(ops))
+	for _, op := range ops {
+		if _, dup := seen[op.Key]; dup {
+			return nil, fmt.Errorf("redis: transaction names %q twice: %w", op.Key, driver.ErrInvalidArgument)
+		}
+		seen[op.Key] = struct{}{}
+	}
+	res, err := t.runOps(ctx, "txn", ops, true)
+	if err != nil {
+		return nil, err
+	}
+	vs := make([]driver.Version, len(res))
+	for i, r := range res {
+		vs[i] = r.Version
+	}
+	return vs, nil
+}
+
+// MaxTxnOps is the most operations one Txn accepts.
+func (txnStore) MaxTxnOps() int { return DefaultMaxTxnOps }
