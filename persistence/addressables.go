@@ -347,9 +347,8 @@ func (a *addressables) Store(ctx context.Context, lease AddressableLease) error 
 		}
 		var oldNode NodeID
 		if found {
-			if prev.Epoch > lease.Epoch || (prev.Epoch == lease.Epoch && prev.Node != lease.Node) {
-				return fmt.Errorf("store lease %s at epoch %d on node %s: stored lease has epoch %d on node %s: %w",
-					lease.Reference, lease.Epoch, lease.Node, prev.Epoch, prev.Node, ErrFenced)
+			if err := storeRule(prev, lease); err != nil {
+				return err
 			}
 			oldNode = prev.Node
 		}
@@ -378,15 +377,8 @@ func (a *addressables) Remove(ctx context.Context, ref AddressableReference) err
 		if !found || rec.Released {
 			return nil
 		}
-		now := a.opt.clock.Now()
 		oldNode := rec.Node
-		rec.Released, rec.RenewAt = true, now
-		if rec.ExpiresAt.After(now) {
-			rec.ExpiresAt = now
-		}
-		if rec.CreatedAt.After(rec.ExpiresAt) {
-			rec.CreatedAt = rec.ExpiresAt
-		}
+		rec = released(rec, a.opt.clock.Now())
 		err = a.writeLease(ctx, key, rec, ver, true, oldNode, false)
 		if errors.Is(err, ErrConflict) {
 			continue
@@ -399,13 +391,41 @@ func (a *addressables) Remove(ctx context.Context, ref AddressableReference) err
 	return fmt.Errorf("remove %s: lost %d compare-and-swap races in a row: %w", ref, a.opt.casRetries, ErrConflict)
 }
 
+// storeRule is Store's epoch rule: a lease may replace the stored one only
+// with a higher epoch, or the same epoch on the same node.
+func storeRule(prev leaseRecord, lease AddressableLease) error {
+	if prev.Epoch > lease.Epoch || (prev.Epoch == lease.Epoch && prev.Node != lease.Node) {
+		return fmt.Errorf("store lease %s at epoch %d on node %s: stored lease has epoch %d on node %s: %w",
+			lease.Reference, lease.Epoch, lease.Node, prev.Epoch, prev.Node, ErrFenced)
+	}
+	return nil
+}
+
+// released returns rec marked released at now (Remove).
+func released(rec leaseRecord, now time.Time) leaseRecord {
+	rec.Released, rec.RenewAt = true, now
+	if rec.ExpiresAt.After(now) {
+		rec.ExpiresAt = now
+	}
+	if rec.CreatedAt.After(rec.ExpiresAt) {
+		rec.CreatedAt = rec.ExpiresAt
+	}
+	return rec
+}
+
 func (a *addressables) StoreBulk(ctx context.Context, leases []AddressableLease) error {
+	if a.kv.batch != nil && a.kv.index != nil {
+		return a.storeBulkBatched(ctx, leases)
+	}
 	return runBulk(ctx, a.opt.bulkConcurrency, len(leases), func(ctx context.Context, i int) error {
 		return a.Store(ctx, leases[i])
 	})
 }
 
 func (a *addressables) RemoveBulk(ctx context.Context, refs []AddressableReference) error {
+	if a.kv.batch != nil && a.kv.index != nil {
+		return a.removeBulkBatched(ctx, refs)
+	}
 	return runBulk(ctx, a.opt.bulkConcurrency, len(refs), func(ctx context.Context, i int) error {
 		return a.Remove(ctx, refs[i])
 	})

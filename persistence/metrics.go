@@ -229,6 +229,29 @@ func (s *instrumented) PutWithOptions(ctx context.Context, key string, value []b
 
 func (s *instrumented) NativeExpiry() {}
 
+// GetMany and ApplyMany count one read or write per call.
+func (s *instrumented) GetMany(ctx context.Context, keys []string) ([]driver.Entry, error) {
+	b, ok := s.inner.(driver.Batcher)
+	if !ok {
+		return nil, ErrUnsupported
+	}
+	start := time.Now()
+	es, err := b.GetMany(ctx, keys)
+	s.m.done(s.get, start, err)
+	return es, err
+}
+
+func (s *instrumented) ApplyMany(ctx context.Context, ops []driver.Op) ([]driver.OpResult, error) {
+	b, ok := s.inner.(driver.Batcher)
+	if !ok {
+		return nil, ErrUnsupported
+	}
+	start := time.Now()
+	res, err := b.ApplyMany(ctx, ops)
+	s.m.done(s.put, start, err)
+	return res, err
+}
+
 func (s *instrumented) ListIndex(ctx context.Context, label string, opts driver.ListOptions) (driver.ListPage, error) {
 	ix, ok := s.inner.(driver.Indexer)
 	if !ok {

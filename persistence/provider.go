@@ -18,6 +18,7 @@ type kv struct {
 	txn   driver.Transactional
 	watch driver.Watcher
 	index driver.Indexer
+	batch driver.Batcher
 	// ttl is set when the backend deletes dead records natively; grace is
 	// how long after expiry a record may be deleted (the epoch grace).
 	ttl   driver.OptionPutter
@@ -85,6 +86,9 @@ func NewProvider(name, typ string, store driver.Store, opts ...Option) Provider 
 	}
 	if k.caps.Has(driver.CapTTL) {
 		k.ttl = inst
+	}
+	if k.caps.Has(driver.CapBatch) {
+		k.batch = inst
 	}
 	k.grace = o.epochGrace
 	p := &provider{name: name, typ: typ, kv: k, opt: o, metrics: m}

@@ -34,6 +34,9 @@ func (h Harness) runDriverTests(t *testing.T) {
 	if h.claims(driver.CapTTL) {
 		t.Run("NativeExpiry", h.testNativeExpiry)
 	}
+	if h.claims(driver.CapBatch) {
+		t.Run("Batch", h.testBatch)
+	}
 	if h.claims(driver.CapIndex) {
 		t.Run("Index", h.testIndex)
 		if h.claims(driver.CapTransactions) {

@@ -3,11 +3,11 @@ package redis_test
 import (
 	"context"
 	"fmt"
-		"sync/atomic"
+	"sync/atomic"
 	"testing"
 	"time"
 
-		"github.com/orbit-go/orbit/internal/testbackend/redistest"
+	"github.com/orbit-go/orbit/internal/testbackend/redistest"
 	"github.com/orbit-go/orbit/persistence/config"
 	"github.com/orbit-go/orbit/persistence/driver"
 	"github.com/orbit-go/orbit/persistence/drivertest"
