@@ -89,7 +89,7 @@ func (s *Store) ApplyMany(ctx context.Context, ops []driver.Op) ([]driver.OpResu
 			for _, i := range part {
 				keys = append(keys, s.recordKey(sh, ops[i].Key))
 				var err error
-				if args, err = opArgs(args, ops[i]); err != nil {
+				if args, err = s.opArgs(args, ops[i]); err != nil {
 					return nil, err
 				}
 			}
@@ -97,14 +97,32 @@ func (s *Store) ApplyMany(ctx context.Context, ops []driver.Op) ([]driver.OpResu
 			idx = append(idx, part)
 		}
 	}
-	cctx, cancel := s.ctx(ctx)
-	defer cancel()
-	res := make([]driver.OpResult, len(ops))
-	for c, r := range opsScript.ExecMulti(cctx, s.client, execs...) {
-		out, err := r.AsStrSlice()
-		if err != nil {
-			return nil, s.wrap("apply many", fmt.Sprintf("%d operations", len(ops)), err)
+	outs := make([][]string, len(execs))
+	first := true
+	err := s.retry(ctx, func(ctx context.Context) error {
+		if !first {
+			for _, e := range execs {
+				e.Args[1] = "r" // resent: puts recognize their operation ids
+			}
 		}
+		first = false
+		for c, r := range opsScript.ExecMulti(ctx, s.client, execs...) {
+			if outs[c] != nil {
+				continue // applied by an earlier attempt
+			}
+			out, err := r.AsStrSlice()
+			if err != nil {
+				return err
+			}
+			outs[c] = out
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap("apply many", fmt.Sprintf("%d operations", len(ops)), err)
+	}
+	res := make([]driver.OpResult, len(ops))
+	for c, out := range outs {
 		part := make([]driver.Op, len(idx[c]))
 		for j, i := range idx[c] {
 			part[j] = ops[i]

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"syscall"
 
 	"github.com/redis/rueidis"
 
@@ -86,4 +88,11 @@ func redactErr(err error, password string) string {
 		msg = strings.ReplaceAll(msg, password, "[REDACTED]")
 	}
 	return msg
+}
+
+// brokenConn reports whether err says the connection broke under the
+// request (the peer closed or reset it), as opposed to a timeout or a
+// refused dial.
+func brokenConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

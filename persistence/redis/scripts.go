@@ -6,7 +6,7 @@ import "github.com/redis/rueidis"
 // describes the key layout they maintain. Every key a script touches shares
 // the shard's hash tag, so a script runs on one Redis Cluster node.
 //
-// A record is a string "<version>:<label length>:<label><value>". Versions
+// A record is a string "<version>:<operation id>:<label length>:<label><value>". Versions
 // come from the shard's counter (INCR), so a key deleted and created again
 // never gets a version it had before.
 
@@ -18,10 +18,16 @@ import "github.com/redis/rueidis"
 //	KEYS[3]   expiry index (ZSET, member "<key>\0<label>", score = delete-after ms)
 //	KEYS[3+i] record of operation i
 //	ARGV[1]   the shard's hash tag, ARGV[2] mode ("a": all or nothing, "e": each
-//	          on its own), ARGV[3] how many due expiry entries to purge
-//	ARGV[4+6(i-1)..] operation i: kind ("p" put, "d" delete, "c" check),
+//	          on its own, "r": each on its own, resent after a lost reply),
+//	          ARGV[3] how many due expiry entries to purge
+//	ARGV[4+7(i-1)..] operation i: kind ("p" put, "d" delete, "c" check),
 //	          condition ("0" always, "1" absent, "2" version), version,
-//	          value, label, delete-after in Unix ms ("0" = never)
+//	          value, label, delete-after in Unix ms ("0" = never), operation id
+//
+// The operation id (unique per write of a Store) is kept in the record, so
+// that a put resent after a lost reply recognizes its own earlier success
+// instead of reporting a conflict (mode "r"); a resent delete finding the
+// key absent succeeds.
 //
 // It returns one element per operation: the new version of a put, "" for an
 // applied delete or check, "!<current version>" for a failed condition in
@@ -32,28 +38,36 @@ local tag = ARGV[1]
 local rp = #tag + 4
 local n = #KEYS - 3
 local cur = {}
+local retry = ARGV[2] == 'r'
 
 local function parse(v)
   local a = string.find(v, ':', 1, true)
-  local b = string.find(v, ':', a + 1, true)
-  local ll = tonumber(string.sub(v, a + 1, b - 1))
-  return string.sub(v, 1, a - 1), string.sub(v, b + 1, b + ll)
+  local o = string.find(v, ':', a + 1, true)
+  local b = string.find(v, ':', o + 1, true)
+  local ll = tonumber(string.sub(v, o + 1, b - 1))
+  return string.sub(v, 1, a - 1), string.sub(v, b + 1, b + ll), string.sub(v, a + 1, o - 1)
 end
 
 local function check(i)
-  local base = 3 + (i - 1) * 6
+  local base = 3 + (i - 1) * 7
   local raw = redis.call('GET', KEYS[3 + i])
-  local ver, label = false, false
-  if raw then ver, label = parse(raw) end
+  local ver, label, opid = false, false, false
+  if raw then ver, label, opid = parse(raw) end
   cur[i] = {ver, label}
   local c = ARGV[base + 2]
-  if c == '1' then return not raw, ver or '' end
-  if c == '2' then return (raw and ver == ARGV[base + 3]) and true or false, ver or '' end
-  return true, ver or ''
+  local ok = true
+  if c == '1' then ok = not raw end
+  if c == '2' then ok = (raw and ver == ARGV[base + 3]) and true or false end
+  if not ok and retry then
+    -- a resent operation that was applied the first time
+    if ARGV[base + 1] == 'p' and raw and opid == ARGV[base + 7] then return true, ver, true end
+    if ARGV[base + 1] == 'd' and not raw then return true, '', true end
+  end
+  return ok, ver or '', false
 end
 
 local function apply(i)
-  local base = 3 + (i - 1) * 6
+  local base = 3 + (i - 1) * 7
   local kind = ARGV[base + 1]
   if kind == 'c' then return '' end
   local rk = KEYS[3 + i]
@@ -70,7 +84,7 @@ local function apply(i)
   local label = ARGV[base + 5]
   local da = ARGV[base + 6]
   local ver = string.format('%d', redis.call('INCR', KEYS[2]))
-  local val = ver .. ':' .. #label .. ':' .. label .. ARGV[base + 4]
+  local val = ver .. ':' .. ARGV[base + 7] .. ':' .. #label .. ':' .. label .. ARGV[base + 4]
   if da ~= '0' then
     redis.call('SET', rk, val, 'PXAT', da)
   else
@@ -115,8 +129,8 @@ if ARGV[2] == 'a' then
   for i = 1, n do out[i] = apply(i) end
 else
   for i = 1, n do
-    local ok, v = check(i)
-    if ok then out[i] = apply(i) else out[i] = '!' .. v end
+    local ok, v, done = check(i)
+    if done then out[i] = v elseif ok then out[i] = apply(i) else out[i] = '!' .. v end
   end
 end
 purge(tonumber(ARGV[3]))
@@ -149,8 +163,9 @@ while cnt < want do
     local v = redis.call('GET', tag .. ':r:' .. m)
     if v and byLabel then
       local a = string.find(v, ':', 1, true)
-      local b = string.find(v, ':', a + 1, true)
-      local ll = tonumber(string.sub(v, a + 1, b - 1))
+      local o = string.find(v, ':', a + 1, true)
+      local b = string.find(v, ':', o + 1, true)
+      local ll = tonumber(string.sub(v, o + 1, b - 1))
       if string.sub(v, b + 1, b + ll) ~= label then v = false end
     end
     if v then

@@ -31,6 +31,8 @@ package redis
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -90,8 +92,12 @@ type Store struct {
 	counts  []string // version counter per shard
 	exps    []string // expiry index per shard
 	retries int
+	wires   int // pipelined connections per node
 	timeout time.Duration
 	closed  atomic.Bool
+	// opPrefix and opSeq make operation ids (see opID).
+	opPrefix string
+	opSeq    atomic.Uint64
 }
 
 // txnStore is a Store with a single shard: it adds Txn.
@@ -147,7 +153,14 @@ func open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis %s: connect: %s: %w", o.Addr, redactErr(err, co.Password), classify(err))
 	}
-	s := &Store{client: client, addr: o.Addr, cluster: o.Cluster, retries: o.RetryCount, timeout: o.RequestTimeout}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	wires := co.PipelineMultiplex
+	if wires == 0 && !o.Cluster {
+		wires = 2 // rueidis's default for a single node
+	}
+	s := &Store{client: client, addr: o.Addr, cluster: o.Cluster, retries: o.RetryCount, timeout: o.RequestTimeout, wires: 1 << wires,
+		opPrefix: hex.EncodeToString(rnd[:]) + "-"}
 	for i := range o.Shards {
 		tag := "{" + o.Prefix + "." + strconv.Itoa(i) + "}"
 		s.tags = append(s.tags, tag)
@@ -208,32 +221,58 @@ func (s *Store) shard(key string) int {
 
 func (s *Store) recordKey(sh int, key string) string { return s.tags[sh] + ":r:" + key }
 
-// decodeRecord splits "<version>:<label length>:<label><value>".
+// decodeRecord splits "<version>:<operation id>:<label length>:<label><value>".
 func decodeRecord(key, raw string) (ver uint64, label, value string, err error) {
+	bad := fmt.Errorf("redis: record %q has no valid version header: %w", key, driver.ErrCorrupt)
 	a := strings.IndexByte(raw, ':')
-	if a > 0 {
-		b := strings.IndexByte(raw[a+1:], ':')
-		if b >= 0 {
-			b += a + 1
-			ver, err1 := strconv.ParseUint(raw[:a], 10, 64)
-			ll, err2 := strconv.Atoi(raw[a+1 : b])
-			if err1 == nil && err2 == nil && ver > 0 && ll >= 0 && b+1+ll <= len(raw) {
-				return ver, raw[b+1 : b+1+ll], raw[b+1+ll:], nil
-			}
-		}
+	if a <= 0 {
+		return 0, "", "", bad
 	}
-	return 0, "", "", fmt.Errorf("redis: record %q has no valid version header: %w", key, driver.ErrCorrupt)
+	o := strings.IndexByte(raw[a+1:], ':')
+	if o < 0 {
+		return 0, "", "", bad
+	}
+	o += a + 1
+	b := strings.IndexByte(raw[o+1:], ':')
+	if b < 0 {
+		return 0, "", "", bad
+	}
+	b += o + 1
+	ver, err1 := strconv.ParseUint(raw[:a], 10, 64)
+	ll, err2 := strconv.Atoi(raw[o+1 : b])
+	if err1 != nil || err2 != nil || ver == 0 || ll < 0 || b+1+ll > len(raw) {
+		return 0, "", "", bad
+	}
+	return ver, raw[b+1 : b+1+ll], raw[b+1+ll:], nil
 }
 
-// retry runs a read up to 1+retries times while it fails with a
-// connection error, backing off 50 ms, 100 ms, ... (at most 1 s).
+// opID returns an identifier no other write of any store will use: a
+// random prefix chosen at Open and a counter.
+func (s *Store) opID() string {
+	return s.opPrefix + strconv.FormatUint(s.opSeq.Add(1), 36)
+}
+
+// retry runs a request up to 1+retries times while it fails with a
+// connection error, backing off 50 ms, 100 ms, ... (at most 1 s). A
+// connection that broke (the server restarted) fails once per pipelined
+// connection before the client redials it: those failures are resent at
+// once and not counted, up to the number of connections.
 func (s *Store) retry(ctx context.Context, fn func(context.Context) error) error {
 	delay := 50 * time.Millisecond
+	broken := 0
 	for attempt := 0; ; attempt++ {
 		cctx, cancel := s.ctx(ctx)
 		err := fn(cctx)
 		cancel()
-		if err == nil || attempt >= s.retries || !retryable(err) || ctx.Err() != nil || s.closed.Load() {
+		if err == nil || !retryable(err) || ctx.Err() != nil || s.closed.Load() {
+			return err
+		}
+		if brokenConn(err) && broken < s.wires {
+			broken++
+			attempt--
+			continue
+		}
+		if attempt >= s.retries {
 			return err
 		}
 		t := time.NewTimer(delay)
@@ -245,6 +284,26 @@ func (s *Store) retry(ctx context.Context, fn func(context.Context) error) error
 		}
 		delay = min(2*delay, time.Second)
 	}
+}
+
+// resend runs a write like retry runs a read, but only when it can tell a
+// resent write from a new one: not an atomic transaction (its conflict
+// would be ambiguous); independent operations are resent in mode "r"
+// (ARGV[2]), where each put recognizes its own operation id.
+func (s *Store) resend(ctx context.Context, atomic bool, args []string, fn func(context.Context) error) error {
+	if atomic {
+		cctx, cancel := s.ctx(ctx)
+		defer cancel()
+		return fn(cctx)
+	}
+	first := true
+	return s.retry(ctx, func(ctx context.Context) error {
+		if !first {
+			args[1] = "r"
+		}
+		first = false
+		return fn(ctx)
+	})
 }
 
 // Get returns the entry under key.
@@ -295,8 +354,8 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 	return res[0].Err
 }
 
-// opArgs appends the six script arguments of op.
-func opArgs(args []string, op driver.Op) ([]string, error) {
+// opArgs appends the seven script arguments of op.
+func (s *Store) opArgs(args []string, op driver.Op) ([]string, error) {
 	kind := "p"
 	switch op.Kind {
 	case driver.OpPut:
@@ -329,7 +388,7 @@ func opArgs(args []string, op driver.Op) ([]string, error) {
 	if op.Kind == driver.OpPut {
 		label = op.Label
 	}
-	return append(args, kind, cond, ver, string(op.Value), label, da), nil
+	return append(args, kind, cond, ver, string(op.Value), label, da, s.opID()), nil
 }
 
 // runOps runs ops, which must all be on one shard when atomic, with the ops
@@ -354,13 +413,16 @@ func (s *Store) runOps(ctx context.Context, what string, ops []driver.Op, atomic
 		}
 		keys = append(keys, s.recordKey(sh, op.Key))
 		var err error
-		if args, err = opArgs(args, op); err != nil {
+		if args, err = s.opArgs(args, op); err != nil {
 			return nil, err
 		}
 	}
-	cctx, cancel := s.ctx(ctx)
-	out, err := opsScript.Exec(cctx, s.client, keys, args).AsStrSlice()
-	cancel()
+	var out []string
+	err := s.resend(ctx, atomic, args, func(ctx context.Context) error {
+		var err error
+		out, err = opsScript.Exec(ctx, s.client, keys, args).AsStrSlice()
+		return err
+	})
 	if err != nil {
 		return nil, s.wrap(what, ops[0].Key, err)
 	}
