@@ -26,7 +26,7 @@ import (
 type addressables struct {
 	kv    *kv
 	opt   *options
-	cache *versionCache // nil when reads are cheap (native index)
+	cache *versionCache // nil when reads are cheap (driver.InProcess)
 }
 
 var _ AddressableDirectory = (*addressables)(nil)

@@ -93,7 +93,7 @@ func NewProvider(name, typ string, store driver.Store, opts ...Option) Provider 
 	k.grace = o.epochGrace
 	p := &provider{name: name, typ: typ, kv: k, opt: o, metrics: m}
 	p.addrs = &addressables{kv: k, opt: &p.opt}
-	if k.index == nil {
+	if _, local := store.(driver.InProcess); !local {
 		p.addrs.cache = newVersionCache(DefaultVersionCacheSize)
 	}
 	p.nodes = &nodes{kv: k, opt: &p.opt}

@@ -296,6 +296,14 @@ type HealthChecker interface {
 	HealthCheck(ctx context.Context) Health
 }
 
+// InProcess is implemented by backends whose reads cost no round trip (the
+// memory provider). The lease logic then reads before every compare-and-swap
+// instead of keeping its cache of the versions it wrote. It is a property,
+// not a capability: nothing to test.
+type InProcess interface {
+	InProcess()
+}
+
 // CacheStatser is implemented by backends that keep a read cache.
 type CacheStatser interface {
 	CacheStats() (hits, misses uint64)

@@ -139,6 +139,9 @@ func (s *Store) counts(key string) bool {
 	return s.opts.Uncounted == "" || !strings.HasPrefix(key, s.opts.Uncounted)
 }
 
+// InProcess marks the store as read without a round trip (driver.InProcess).
+func (s *Store) InProcess() {}
+
 func (s *Store) checkOpen() error {
 	if s.closed.Load() {
 		return fmt.Errorf("memory store: %w", driver.ErrClosed)

@@ -55,7 +55,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([]driver.Entry, err
 				if err != nil {
 					return err
 				}
-				out[i].Value, out[i].Version = []byte(value), driver.NumVersion(ver)
+				out[i].Value, out[i].Version = bytesOf(value), driver.NumVersion(ver)
 			}
 		}
 		return nil

@@ -41,6 +41,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/redis/rueidis"
 
@@ -195,9 +196,14 @@ func (s *Store) checkCluster(ctx context.Context) error {
 	return nil
 }
 
+// ctx bounds a request by RequestTimeout when the caller's context has no
+// earlier deadline. (The client's ConnWriteTimeout, set to the same value,
+// also bounds waiting for a reply on a connection.)
 func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if s.timeout > 0 {
-		return context.WithTimeout(ctx, s.timeout)
+		if d, ok := ctx.Deadline(); !ok || time.Until(d) > s.timeout {
+			return context.WithTimeout(ctx, s.timeout)
+		}
 	}
 	return ctx, func() {}
 }
@@ -223,7 +229,7 @@ func (s *Store) recordKey(sh int, key string) string { return s.tags[sh] + ":r:"
 
 // decodeRecord splits "<version>:<operation id>:<label length>:<label><value>".
 func decodeRecord(key, raw string) (ver uint64, label, value string, err error) {
-	bad := fmt.Errorf("redis: record %q has no valid version header: %w", key, driver.ErrCorrupt)
+	bad := errBadRecord{key}
 	a := strings.IndexByte(raw, ':')
 	if a <= 0 {
 		return 0, "", "", bad
@@ -245,6 +251,24 @@ func decodeRecord(key, raw string) (ver uint64, label, value string, err error) 
 	}
 	return ver, raw[b+1 : b+1+ll], raw[b+1+ll:], nil
 }
+
+// bytesOf returns the bytes of s without copying them. The driver contract
+// makes returned values immutable, and s belongs to the reply alone.
+func bytesOf(s string) []byte {
+	if s == "" {
+		return []byte{}
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// errBadRecord is the error of a record without a valid header; it is
+// formatted only when reported.
+type errBadRecord struct{ key string }
+
+func (e errBadRecord) Error() string {
+	return fmt.Sprintf("redis: record %q has no valid version header: %v", e.key, driver.ErrCorrupt)
+}
+func (e errBadRecord) Unwrap() error { return driver.ErrCorrupt }
 
 // opID returns an identifier no other write of any store will use: a
 // random prefix chosen at Open and a counter.
@@ -328,7 +352,9 @@ func (s *Store) Get(ctx context.Context, key string) (driver.Entry, error) {
 	if err != nil {
 		return driver.Entry{}, err
 	}
-	return driver.Entry{Key: strings.Clone(key), Value: []byte(value), Version: driver.NumVersion(ver)}, nil
+	// The key may alias the caller's buffer and values are immutable
+	// (driver contract): neither is copied.
+	return driver.Entry{Key: key, Value: bytesOf(value), Version: driver.NumVersion(ver)}, nil
 }
 
 // Put writes value under key if cond holds.
@@ -524,7 +550,7 @@ func (s *Store) list(ctx context.Context, what string, zsets []string, prefix, l
 				if err != nil {
 					return err
 				}
-				entries = append(entries, driver.Entry{Key: kv[j], Value: []byte(value), Version: driver.NumVersion(ver)})
+				entries = append(entries, driver.Entry{Key: kv[j], Value: bytesOf(value), Version: driver.NumVersion(ver)})
 			}
 		}
 		return nil
