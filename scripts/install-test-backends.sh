@@ -3,8 +3,36 @@
 # Each backend issue adds its server here: redis-server from Debian, Azurite
 # from npm, binaries built with `go build` into .tools/, ...
 #
-# Memory needs nothing; Etcd runs embedded in the test binary (internal/testbackend).
+# Memory needs nothing; Etcd runs embedded in the test binary
+# (internal/testbackend/etcdtest); Redis needs redis-server, redis-cli and
+# redis-benchmark from Debian's redis-server package
+# (internal/testbackend/redistest starts them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tools
-echo "install-test-backends: nothing to install for the providers in this build (Memory; Etcd is embedded in the tests)"
+
+# apt_install PACKAGE... installs Debian packages unless every named program
+# is already on PATH; as root or through sudo.
+apt_install() {
+	local sudo=""
+	if [ "$(id -u)" != 0 ]; then
+		if command -v sudo >/dev/null; then
+			sudo="sudo"
+		else
+			echo "install-test-backends: need root or sudo to apt-get install $*" >&2
+			exit 1
+		fi
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	if ! $sudo apt-get install -y --no-install-recommends "$@"; then
+		$sudo apt-get update
+		$sudo apt-get install -y --no-install-recommends "$@"
+	fi
+}
+
+if command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null; then
+	echo "install-test-backends: redis-server present ($(redis-server --version | cut -d' ' -f3))"
+else
+	echo "install-test-backends: installing redis-server (Debian)"
+	apt_install redis-server
+fi

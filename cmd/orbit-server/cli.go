@@ -22,6 +22,7 @@ import (
 	// The storage providers compiled into this binary.
 	_ "github.com/orbit-go/orbit/persistence/etcd"
 	_ "github.com/orbit-go/orbit/persistence/memory"
+	_ "github.com/orbit-go/orbit/persistence/redis"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".

@@ -75,10 +75,16 @@ disk_backup = { path = "`+backup+`" }
 		t.Fatalf("check wrote the memory provider's backup (%v); it must only inspect", err)
 	}
 	// A provider type not compiled in is reported, and fails the check.
-	writeFile(t, path, "[providers.r]\ntype = \"Redis\"\nurl = \"redis://127.0.0.1:1\"\n")
+	writeFile(t, path, "[providers.s]\ntype = \"Kubernetes\"\nnamespace = \"orbit\"\nconfig_map_name = \"orbit-data\"\n")
 	code, out, _ = runCLI(t, "check", "--config", path)
 	if code != 1 || !strings.Contains(out, "not available in this build") {
 		t.Fatalf("check of an absent driver: exit %d\n%s", code, out)
+	}
+	// An unreachable backend is reported as such, and fails the check.
+	writeFile(t, path, "[providers.r]\ntype = \"Redis\"\nurl = \"redis://127.0.0.1:1\"\ndial_timeout = 1\n")
+	code, out, _ = runCLI(t, "check", "--config", path)
+	if code != 1 || !strings.Contains(out, "unavailable") || !strings.Contains(out, "127.0.0.1:1") {
+		t.Fatalf("check of an unreachable redis: exit %d\n%s", code, out)
 	}
 	if code, _, errOut := runCLI(t, "check"); code != 1 || !strings.Contains(errOut, "--config") {
 		t.Fatalf("check without --config: exit %d, %q", code, errOut)
