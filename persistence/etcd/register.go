@@ -2,11 +2,8 @@ package etcd
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/persistence/config"
 	"github.com/orbit-go/orbit/persistence/driver"
+	"github.com/orbit-go/orbit/persistence/internal/tlsfiles"
 )
 
 func init() {
@@ -78,27 +76,9 @@ func OptionsFromConfig(c *config.EtcdConfig) (Options, error) {
 	if http > 0 {
 		return Options{}, fmt.Errorf("etcd: endpoints: use https:// (or host:port) when ca_cert or client_cert is set: %w", driver.ErrInvalidArgument)
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.CACert != "" {
-		pem, err := os.ReadFile(c.CACert)
-		if err != nil {
-			return Options{}, fmt.Errorf("etcd: ca_cert: %v: %w", err, driver.ErrInvalidArgument)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return Options{}, fmt.Errorf("etcd: ca_cert: no PEM certificate in %s: %w", c.CACert, driver.ErrInvalidArgument)
-		}
-		tc.RootCAs = pool
-	}
-	if c.ClientCert != "" || c.ClientKey != "" {
-		if c.ClientCert == "" || c.ClientKey == "" {
-			return Options{}, fmt.Errorf("etcd: client_cert and client_key must be set together: %w", driver.ErrInvalidArgument)
-		}
-		cert, err := tls.LoadX509KeyPair(c.ClientCert, c.ClientKey)
-		if err != nil {
-			return Options{}, fmt.Errorf("etcd: client_cert/client_key: %v: %w", err, driver.ErrInvalidArgument)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	tc, err := tlsfiles.Apply("etcd", nil, c.CACert, c.ClientCert, c.ClientKey)
+	if err != nil {
+		return Options{}, err
 	}
 	o.TLS = tc
 	return o, nil

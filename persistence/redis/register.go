@@ -2,12 +2,9 @@ package redis
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"math/bits"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -16,6 +13,7 @@ import (
 	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/persistence/config"
 	"github.com/orbit-go/orbit/persistence/driver"
+	"github.com/orbit-go/orbit/persistence/internal/tlsfiles"
 )
 
 func init() {
@@ -88,27 +86,9 @@ func OptionsFromConfig(c *config.RedisConfig) (Options, error) {
 		if u.Scheme != "rediss" {
 			return Options{}, fmt.Errorf("redis: ca_cert/client_cert need a rediss:// url: %w", driver.ErrInvalidArgument)
 		}
-		tc := co.TLSConfig.Clone()
-		if c.CACert != "" {
-			pem, err := os.ReadFile(c.CACert)
-			if err != nil {
-				return Options{}, fmt.Errorf("redis: ca_cert: %v: %w", err, driver.ErrInvalidArgument)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return Options{}, fmt.Errorf("redis: ca_cert: no PEM certificate in %s: %w", c.CACert, driver.ErrInvalidArgument)
-			}
-			tc.RootCAs = pool
-		}
-		if c.ClientCert != "" || c.ClientKey != "" {
-			if c.ClientCert == "" || c.ClientKey == "" {
-				return Options{}, fmt.Errorf("redis: client_cert and client_key must be set together: %w", driver.ErrInvalidArgument)
-			}
-			cert, err := tls.LoadX509KeyPair(c.ClientCert, c.ClientKey)
-			if err != nil {
-				return Options{}, fmt.Errorf("redis: client_cert/client_key: %v: %w", err, driver.ErrInvalidArgument)
-			}
-			tc.Certificates = []tls.Certificate{cert}
+		tc, err := tlsfiles.Apply("redis", co.TLSConfig, c.CACert, c.ClientCert, c.ClientKey)
+		if err != nil {
+			return Options{}, err
 		}
 		co.TLSConfig = tc
 	}
