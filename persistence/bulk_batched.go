@@ -8,91 +8,41 @@ import (
 	"github.com/orbit-go/orbit/persistence/driver"
 )
 
-// bulkBatchSize is how many leases one round of a batched bulk operation
+// bulkBatchSize is how many items one round of a batched bulk operation
 // reads and writes together.
 const bulkBatchSize = 1000
 
-// storeBulkBatched is StoreBulk for backends with driver.Batcher and a
-// native index (a lease is one labelled record): per chunk, one GetMany,
-// the epoch rule in memory, one ApplyMany of conditional puts. Items whose
-// condition failed (a concurrent writer) or whose key repeats in the chunk
-// go through Store, which retries its compare-and-swap.
-func (a *addressables) storeBulkBatched(ctx context.Context, leases []AddressableLease) error {
-	failures := map[int]error{}
-	for start := 0; start < len(leases); start += bulkBatchSize {
-		end := min(start+bulkBatchSize, len(leases))
-		var idx []int
-		var keys []string
-		var slow []int
-		seen := make(map[string]bool, end-start)
-		for i := start; i < end; i++ {
-			if err := leases[i].Validate(); err != nil {
-				failures[i] = err
-				continue
-			}
-			k := leaseKey(leases[i].Reference)
-			if seen[k] {
-				slow = append(slow, i)
-				continue
-			}
-			seen[k] = true
-			idx, keys = append(idx, i), append(keys, k)
-		}
-		es, err := a.kv.batch.GetMany(ctx, keys)
-		if err != nil {
-			for _, i := range idx {
-				failures[i] = fmt.Errorf("store lease %s: %w", leases[i].Reference, err)
-			}
-			continue
-		}
-		ops := make([]driver.Op, 0, len(idx))
-		opIdx := make([]int, 0, len(idx))
-		for j, i := range idx {
-			lease := leases[i]
-			cond := driver.CreateOnly()
-			if !es[j].Version.IsZero() {
-				prev, err := decodeLease(keys[j], es[j].Value)
-				if err != nil {
-					failures[i] = fmt.Errorf("store lease %s: decode stored lease: %w", lease.Reference, err)
-					continue
-				}
-				if err := storeRule(prev, lease); err != nil {
-					failures[i] = err
-					continue
-				}
-				cond = driver.MatchVersion(es[j].Version)
-			}
-			rec := leaseRecord{AddressableLease: lease}
-			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: keys[j], Value: encodeLease(rec), Cond: cond,
-				Label: leaseLabel(rec), DeleteAfter: a.kv.deleteAfter(lease.ExpiresAt)})
-			opIdx = append(opIdx, i)
-		}
-		slow = append(slow, a.applyBatch(ctx, ops, opIdx, failures, func(i int) string { return leases[i].Reference.String() })...)
-		for _, i := range slow {
-			if err := a.Store(ctx, leases[i]); err != nil {
-				failures[i] = err
-			}
-		}
-	}
-	return bulkResult(len(leases), failures)
+// bulkPlan says how a batched bulk operation treats its items.
+type bulkPlan struct {
+	n int
+	// item returns the reference of item i, or why it is invalid.
+	item func(i int) (AddressableReference, error)
+	// write decides item i from the stored entry e (zero Version = absent):
+	// the conditional put to apply, ok = false for nothing to write, or
+	// the item's failure.
+	write func(i int, key string, e driver.Entry) (op driver.Op, ok bool, err error)
+	// one is the one-by-one path: items whose condition failed (a
+	// concurrent writer) or whose key repeats in a chunk.
+	one func(ctx context.Context, i int) error
 }
 
-// removeBulkBatched is RemoveBulk the same way: records still held are
-// rewritten as released with a condition on the version read.
-func (a *addressables) removeBulkBatched(ctx context.Context, refs []AddressableReference) error {
+// runBatched is StoreBulk and RemoveBulk for backends with driver.Batcher
+// and a native index (a lease is one labelled record): per chunk of
+// bulkBatchSize, one GetMany, the decisions in memory, one ApplyMany.
+func (a *addressables) runBatched(ctx context.Context, p bulkPlan) error {
 	failures := map[int]error{}
-	for start := 0; start < len(refs); start += bulkBatchSize {
-		end := min(start+bulkBatchSize, len(refs))
-		var idx []int
+	for start := 0; start < p.n; start += bulkBatchSize {
+		end := min(start+bulkBatchSize, p.n)
+		var idx, slow []int
 		var keys []string
-		var slow []int
 		seen := make(map[string]bool, end-start)
 		for i := start; i < end; i++ {
-			if err := refs[i].Validate(); err != nil {
+			ref, err := p.item(i)
+			if err != nil {
 				failures[i] = err
 				continue
 			}
-			k := leaseKey(refs[i])
+			k := leaseKey(ref)
 			if seen[k] {
 				slow = append(slow, i)
 				continue
@@ -103,69 +53,107 @@ func (a *addressables) removeBulkBatched(ctx context.Context, refs []Addressable
 		es, err := a.kv.batch.GetMany(ctx, keys)
 		if err != nil {
 			for _, i := range idx {
-				failures[i] = fmt.Errorf("remove %s: %w", refs[i], err)
+				ref, _ := p.item(i)
+				failures[i] = fmt.Errorf("bulk read %s: %w", ref, err)
 			}
 			continue
 		}
-		now := a.opt.clock.Now()
 		ops := make([]driver.Op, 0, len(idx))
 		opIdx := make([]int, 0, len(idx))
 		for j, i := range idx {
-			if es[j].Version.IsZero() {
-				continue
-			}
-			rec, err := decodeLease(keys[j], es[j].Value)
+			op, ok, err := p.write(i, keys[j], es[j])
 			if err != nil {
-				failures[i] = fmt.Errorf("remove %s: decode stored lease: %w", refs[i], err)
-				continue
+				failures[i] = err
 			}
-			if rec.Released {
-				continue
+			if ok {
+				ops, opIdx = append(ops, op), append(opIdx, i)
 			}
-			rec = released(rec, now)
-			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: keys[j], Value: encodeLease(rec),
-				Cond: driver.MatchVersion(es[j].Version), Label: leaseLabel(rec), DeleteAfter: a.kv.deleteAfter(rec.ExpiresAt)})
-			opIdx = append(opIdx, i)
 		}
-		slow = append(slow, a.applyBatch(ctx, ops, opIdx, failures, func(i int) string { return refs[i].String() })...)
+		slow = append(slow, a.applyBatch(ctx, ops, opIdx, failures, p.item)...)
 		for _, i := range slow {
-			if err := a.Remove(ctx, refs[i]); err != nil {
+			if err := p.one(ctx, i); err != nil {
 				failures[i] = err
 			}
 		}
 	}
-	return bulkResult(len(refs), failures)
+	if len(failures) == 0 {
+		return nil
+	}
+	return &BulkError{Total: p.n, Failures: failures}
 }
 
 // applyBatch applies ops (op j is item opIdx[j]), records failures, and
 // returns the items whose condition failed, to be retried one by one.
-func (a *addressables) applyBatch(ctx context.Context, ops []driver.Op, opIdx []int, failures map[int]error, name func(int) string) []int {
+func (a *addressables) applyBatch(ctx context.Context, ops []driver.Op, opIdx []int, failures map[int]error, item func(int) (AddressableReference, error)) []int {
 	if len(ops) == 0 {
 		return nil
 	}
 	res, err := a.kv.batch.ApplyMany(ctx, ops)
-	if err != nil {
-		for _, i := range opIdx {
-			failures[i] = fmt.Errorf("bulk write %s: %w", name(i), err)
-		}
-		return nil
-	}
 	var retry []int
-	for j, r := range res {
+	for j, i := range opIdx {
+		ref, _ := item(i)
 		switch {
-		case r.Err == nil:
-		case errors.Is(r.Err, ErrConflict):
-			retry = append(retry, opIdx[j])
+		case err != nil:
+			failures[i] = fmt.Errorf("bulk write %s: %w", ref, err)
+		case res[j].Err == nil:
+		case errors.Is(res[j].Err, ErrConflict):
+			retry = append(retry, i)
 		default:
-			failures[opIdx[j]] = fmt.Errorf("bulk write %s: %w", name(opIdx[j]), r.Err)
+			failures[i] = fmt.Errorf("bulk write %s: %w", ref, res[j].Err)
 		}
 	}
 	return retry
 }
 
-func bulkResult(n int, failures map[int]error) error {
-	if len(failures) == 0 {
-		return nil
-	}
-	return &BulkError{Total: n, Failures: failures}
+// storeBulkBatched: the epoch rule is checked against the entry read; the
+// put is conditional on its version (create-only when absent).
+func (a *addressables) storeBulkBatched(ctx context.Context, leases []AddressableLease) error {
+	return a.runBatched(ctx, bulkPlan{
+		n:    len(leases),
+		item: func(i int) (AddressableReference, error) { return leases[i].Reference, leases[i].Validate() },
+		write: func(i int, key string, e driver.Entry) (driver.Op, bool, error) {
+			lease := leases[i]
+			cond := driver.CreateOnly()
+			if !e.Version.IsZero() {
+				prev, err := decodeLease(key, e.Value)
+				if err != nil {
+					return driver.Op{}, false, fmt.Errorf("store lease %s: decode stored lease: %w", lease.Reference, err)
+				}
+				if err := storeRule(prev, lease); err != nil {
+					return driver.Op{}, false, err
+				}
+				cond = driver.MatchVersion(e.Version)
+			}
+			rec := leaseRecord{AddressableLease: lease}
+			return driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(rec), Cond: cond,
+				Label: leaseLabel(rec), DeleteAfter: a.kv.deleteAfter(lease.ExpiresAt)}, true, nil
+		},
+		one: func(ctx context.Context, i int) error { return a.Store(ctx, leases[i]) },
+	})
+}
+
+// removeBulkBatched: records still held are rewritten as released, on the
+// condition of the version read.
+func (a *addressables) removeBulkBatched(ctx context.Context, refs []AddressableReference) error {
+	now := a.opt.clock.Now()
+	return a.runBatched(ctx, bulkPlan{
+		n:    len(refs),
+		item: func(i int) (AddressableReference, error) { return refs[i], refs[i].Validate() },
+		write: func(i int, key string, e driver.Entry) (driver.Op, bool, error) {
+			if e.Version.IsZero() {
+				return driver.Op{}, false, nil
+			}
+			rec, err := decodeLease(key, e.Value)
+			if err != nil {
+				return driver.Op{}, false, fmt.Errorf("remove %s: decode stored lease: %w", refs[i], err)
+			}
+			if rec.Released {
+				return driver.Op{}, false, nil
+			}
+			rec = released(rec, now)
+			return driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(rec), Cond: driver.MatchVersion(e.Version),
+				Label: leaseLabel(rec), DeleteAfter: a.kv.deleteAfter(rec.ExpiresAt)}, true, nil
+		},
+		one: func(ctx context.Context, i int) error { return a.Remove(ctx, refs[i]) },
+	})
 }

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -84,7 +85,7 @@ func (s *Store) ApplyMany(ctx context.Context, ops []driver.Op) ([]driver.OpResu
 			part := is[start:min(start+batchChunk, len(is))]
 			keys := make([]string, 0, 3+len(part))
 			keys = append(keys, s.orders[sh], s.counts[sh], s.exps[sh])
-			args := make([]string, 0, 3+6*len(part))
+			args := make([]string, 0, 3+7*len(part))
 			args = append(args, s.tags[sh], "e", strconv.Itoa(purgePerWrite))
 			for _, i := range part {
 				keys = append(keys, s.recordKey(sh, ops[i].Key))
@@ -98,25 +99,33 @@ func (s *Store) ApplyMany(ctx context.Context, ops []driver.Op) ([]driver.OpResu
 		}
 	}
 	outs := make([][]string, len(execs))
+	pending := make([]int, len(execs)) // chunks without a reply yet
+	for c := range pending {
+		pending[c] = c
+	}
 	first := true
 	err := s.retry(ctx, func(ctx context.Context) error {
-		if !first {
-			for _, e := range execs {
-				e.Args[1] = "r" // resent: puts recognize their operation ids
+		send := make([]rueidis.LuaExec, len(pending))
+		for j, c := range pending {
+			if !first {
+				execs[c].Args[1] = "r" // resent: puts recognize their operation ids
 			}
+			send[j] = execs[c]
 		}
 		first = false
-		for c, r := range opsScript.ExecMulti(ctx, s.client, execs...) {
-			if outs[c] != nil {
-				continue // applied by an earlier attempt
-			}
+		var lost []int
+		var firstErr error
+		for j, r := range opsScript.ExecMulti(ctx, s.client, send...) {
 			out, err := r.AsStrSlice()
 			if err != nil {
-				return err
+				lost = append(lost, pending[j])
+				firstErr = cmp.Or(firstErr, err)
+				continue
 			}
-			outs[c] = out
+			outs[pending[j]] = out
 		}
-		return nil
+		pending = lost
+		return firstErr
 	})
 	if err != nil {
 		return nil, s.wrap("apply many", fmt.Sprintf("%d operations", len(ops)), err)

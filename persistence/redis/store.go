@@ -431,7 +431,7 @@ func (s *Store) runOps(ctx context.Context, what string, ops []driver.Op, atomic
 	if atomic {
 		mode = "a"
 	}
-	args := make([]string, 0, 3+6*len(ops))
+	args := make([]string, 0, 3+7*len(ops))
 	args = append(args, s.tags[sh], mode, strconv.Itoa(purgePerWrite))
 	for _, op := range ops {
 		if s.shard(op.Key) != sh {
