@@ -3,13 +3,13 @@ package etcd_test
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/orbit-go/orbit/internal/benchutil"
 	"github.com/orbit-go/orbit/internal/testbackend/etcdtest"
 	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/persistence/etcd"
@@ -72,26 +72,7 @@ func BenchmarkEtcd(b *testing.B) {
 	}
 
 	var seq atomic.Int64
-	run := func(b *testing.B, fn func(i int) error) {
-		// worker w of W owns the keys w, w+W, ...: no two writers of one key.
-		var workers atomic.Int64
-		const parallelism = 8
-		b.SetParallelism(parallelism)
-		b.ResetTimer()
-		start := time.Now()
-		b.RunParallel(func(pb *testing.PB) {
-			w := int(workers.Add(1)) - 1
-			i := w
-			for pb.Next() {
-				if err := fn(i % keys); err != nil {
-					b.Error(err)
-					return
-				}
-				i += parallelism * runtime.GOMAXPROCS(0)
-			}
-		})
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
-	}
+	run := func(b *testing.B, fn func(i int) error) { benchutil.RunParallel(b, keys, fn) }
 	rawPlaceTxn := func(k string) error {
 		resp, err := raw.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(rawKey(k)), "=", 0)).
 			Then(clientv3.OpPut(rawKey(k), string(value), clientv3.WithLease(lease.ID)),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/orbit-go/orbit/internal/benchutil"
 	"github.com/orbit-go/orbit/internal/testbackend/redistest"
 	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/persistence/redis"
@@ -82,25 +82,7 @@ func BenchmarkRedis(b *testing.B) {
 	rawVal := make([]atomic.Int64, keys)
 
 	var seq atomic.Int64
-	run := func(b *testing.B, fn func(i int) error) {
-		var workers atomic.Int64
-		const parallelism = 8
-		b.SetParallelism(parallelism)
-		b.ResetTimer()
-		start := time.Now()
-		b.RunParallel(func(pb *testing.PB) {
-			w := int(workers.Add(1)) - 1
-			i := w
-			for pb.Next() {
-				if err := fn(i % keys); err != nil {
-					b.Error(err)
-					return
-				}
-				i += parallelism * runtime.GOMAXPROCS(0)
-			}
-		})
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
-	}
+	run := func(b *testing.B, fn func(i int) error) { benchutil.RunParallel(b, keys, fn) }
 	renewRaw := func(i int, cur string) error {
 		next := value + strconv.FormatInt(rawVal[i].Load()+1, 10)
 		ok, err := rawRenew.Exec(ctx, raw, []string{rawKey(fmt.Sprint("held-", i))}, []string{cur, next, pxat()}).AsInt64()
