@@ -56,7 +56,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([]driver.Entry, err
 				if err != nil {
 					return err
 				}
-				out[i].Value, out[i].Version = bytesOf(value), driver.NumVersion(ver)
+				out[i].Value, out[i].Version = bytesOf(value), driver.TagVersion(ver)
 			}
 		}
 		return nil

@@ -124,7 +124,7 @@ func BenchmarkRedis(b *testing.B) {
 	// The driver's own script sent by the raw client: the same server work
 	// as Orbit, without the provider (lease encoding, metrics, retries).
 	same := rueidis.NewLuaScript(redis.OpsScriptSource)
-	sameVer := make([]atomic.Int64, keys)
+	sameVer := make([]string, keys) // index i is only used by one goroutine (benchutil.RunParallel)
 	sameExec := func(k, cond, ver string) (string, error) {
 		out, err := same.Exec(ctx, raw, []string{"{same.0}:k", "{same.0}:v", "{same.0}:e", "{same.0}:r:" + k},
 			[]string{"{same.0}", "e", "1", "p", cond, ver, value, "default/bench-node", pxat(), "op" + strconv.FormatInt(seq.Add(1), 10)}).AsStrSlice()
@@ -137,22 +137,18 @@ func BenchmarkRedis(b *testing.B) {
 		return out[0], nil
 	}
 	for i := range keys {
-		v, err := sameExec(fmt.Sprint("held-", i), "0", "")
-		if err != nil {
+		if sameVer[i], err = sameExec(fmt.Sprint("held-", i), "0", ""); err != nil {
 			b.Fatal(err)
 		}
-		n, _ := strconv.ParseInt(v, 10, 64)
-		sameVer[i].Store(n)
 	}
 	b.Run("op=place-same-script", func(b *testing.B) {
 		run(b, func(int) error { _, err := sameExec(fmt.Sprint("new-", seq.Add(1)), "1", ""); return err })
 	})
 	b.Run("op=renew-same-script", func(b *testing.B) {
 		run(b, func(i int) error {
-			v, err := sameExec(fmt.Sprint("held-", i), "2", strconv.FormatInt(sameVer[i].Load(), 10))
+			v, err := sameExec(fmt.Sprint("held-", i), "2", sameVer[i])
 			if err == nil {
-				n, _ := strconv.ParseInt(v, 10, 64)
-				sameVer[i].Store(n)
+				sameVer[i] = v
 			}
 			return err
 		})

@@ -3,4 +3,4 @@ package redis
 // OpsScriptSource lets the benchmarks run the driver's own write script
 // with the raw client, to separate the provider's overhead from the cost of
 // the script.
-const OpsScriptSource = opsSrc
+var OpsScriptSource = opsScriptSrc

@@ -1,26 +1,43 @@
 package redis
 
-import "github.com/redis/rueidis"
+import (
+	"strconv"
+	"strings"
+
+	"github.com/redis/rueidis"
+)
 
 // The two Lua scripts are the whole write and list protocol; docs/redis.md
 // describes the key layout they maintain. Every key a script touches shares
 // the shard's hash tag, so a script runs on one Redis Cluster node.
 //
-// A record is a string "<version>:<operation id>:<label length>:<label><value>". Versions
-// come from the shard's counter (INCR), so a key deleted and created again
-// never gets a version it had before.
+// A record is a string
+//
+//	<version>:<operation id>:<expiry bucket>:<label length>:<label><value>
+//
+// The version is "<c>.<u>": c comes from the shard's counter (INCR) when the
+// key is created, u counts the updates since. A key deleted and created
+// again gets a new c, so it never gets a version it had before; an update
+// costs no counter write. The expiry bucket is the record's delete-after
+// time rounded up to expiryBucketMs ("0" = none): the expiry index is only
+// rewritten when the bucket changes, not on every renewal.
+
+// expiryBucketMs is the width of the expiry index's buckets (5 minutes).
+// Index entries of a natively expired record are purged at most this much
+// after it expired.
+const expiryBucketMs = 300000
 
 // opsSrc applies conditional operations to records of one shard and keeps
 // the shard's order index, label indexes and expiry index exact.
 //
 //	KEYS[1]   order index (ZSET, every live key, score 0, ordered by BYLEX)
-//	KEYS[2]   version counter
-//	KEYS[3]   expiry index (ZSET, member "<key>\0<label>", score = delete-after ms)
+//	KEYS[2]   counter of creations (the c of versions)
+//	KEYS[3]   expiry index (ZSET, member "<key>\0<label>", score = expiry bucket)
 //	KEYS[3+i] record of operation i
 //	ARGV[1]   the shard's hash tag, ARGV[2] mode ("a": all or nothing, "e": each
 //	          on its own, "r": each on its own, resent after a lost reply),
-//	          ARGV[3] how many due expiry entries to purge per write (the
-//	          purge runs on one version in 16, for 16 times as many)
+//	          ARGV[3] how many due expiry entries to purge (on every delete,
+//	          and 16 times as many on one creation in 16)
 //	ARGV[4+7(i-1)..] operation i: kind ("p" put, "d" delete, "c" check),
 //	          condition ("0" always, "1" absent, "2" version), version,
 //	          value, label, delete-after in Unix ms ("0" = never), operation id
@@ -36,82 +53,109 @@ import "github.com/redis/rueidis"
 // nothing.
 const opsSrc = `
 local tag = ARGV[1]
+local mode = ARGV[2]
 local rp = #tag + 4
 local n = #KEYS - 3
-local cur = {}
-local retry = ARGV[2] == 'r'
-local last = false
+local vers, labels, buckets, oks = {}, {}, {}, {}
+local out = {}
+local purgeLimit = 0
 
-local function parse(v)
-  local a = string.find(v, ':', 1, true)
-  local o = string.find(v, ':', a + 1, true)
-  local b = string.find(v, ':', o + 1, true)
-  local ll = tonumber(string.sub(v, o + 1, b - 1))
-  return string.sub(v, 1, a - 1), string.sub(v, b + 1, b + ll), string.sub(v, a + 1, o - 1)
-end
-
-local function check(i)
+-- Pass 1: read every record and check its condition.
+for i = 1, n do
   local base = 3 + (i - 1) * 7
   local raw = redis.call('GET', KEYS[3 + i])
-  local ver, label, opid = false, false, false
-  if raw then ver, label, opid = parse(raw) end
-  cur[i] = {ver, label}
+  local ver, opid, bucket = false, false, false
+  if raw then
+    local ll, p
+    ver, opid, bucket, ll, p = string.match(raw, '^([^:]*):([^:]*):([^:]*):(%d+):()')
+    labels[i] = string.sub(raw, p, p + tonumber(ll) - 1)
+  else
+    labels[i] = false
+  end
+  vers[i], buckets[i] = ver, bucket
   local c = ARGV[base + 2]
   local ok = true
-  if c == '1' then ok = not raw end
-  if c == '2' then ok = (raw and ver == ARGV[base + 3]) and true or false end
-  if not ok and retry then
+  if c == '1' then ok = not raw elseif c == '2' then ok = (raw and ver == ARGV[base + 3]) and true or false end
+  if not ok and mode == 'r' then
     -- a resent operation that was applied the first time
-    if ARGV[base + 1] == 'p' and raw and opid == ARGV[base + 7] then return true, ver, true end
-    if ARGV[base + 1] == 'd' and not raw then return true, '', true end
+    local kind = ARGV[base + 1]
+    if kind == 'p' and raw and opid == ARGV[base + 7] then ok, out[i] = 'done', ver end
+    if kind == 'd' and not raw then ok, out[i] = 'done', '' end
   end
-  return ok, ver or '', false
+  if not ok then
+    if mode == 'a' then return {'!', tostring(i)} end
+    out[i] = '!' .. (ver or '')
+  end
+  oks[i] = ok
 end
 
-local function apply(i)
+-- Pass 2: apply the operations whose condition held.
+for i = 1, n do
   local base = 3 + (i - 1) * 7
   local kind = ARGV[base + 1]
-  if kind == 'c' then return '' end
-  local rk = KEYS[3 + i]
-  local key = string.sub(rk, rp)
-  local oldver, oldlabel = cur[i][1], cur[i][2]
-  if kind == 'd' then
-    if not oldver then return '' end
-    redis.call('DEL', rk)
-    redis.call('ZREM', KEYS[1], key)
-    if oldlabel ~= '' then redis.call('ZREM', tag .. ':l:' .. oldlabel, key) end
-    redis.call('ZREM', KEYS[3], key .. '\0' .. oldlabel)
-    return ''
-  end
-  local label = ARGV[base + 5]
-  local da = ARGV[base + 6]
-  local ver = string.format('%d', redis.call('INCR', KEYS[2]))
-  last = ver
-  local val = ver .. ':' .. ARGV[base + 7] .. ':' .. #label .. ':' .. label .. ARGV[base + 4]
-  if da ~= '0' then
-    redis.call('SET', rk, val, 'PXAT', da)
+  if oks[i] ~= true then
+    -- failed, or applied by an earlier attempt: out[i] is set
+  elseif kind == 'c' then
+    out[i] = ''
+  elseif kind == 'd' then
+    out[i] = ''
+    local oldver, oldlabel = vers[i], labels[i]
+    if oldver then
+      local rk = KEYS[3 + i]
+      local key = string.sub(rk, rp)
+      redis.call('DEL', rk)
+      redis.call('ZREM', KEYS[1], key)
+      if oldlabel ~= '' then redis.call('ZREM', tag .. ':l:' .. oldlabel, key) end
+      if buckets[i] ~= '0' then redis.call('ZREM', KEYS[3], key .. '\0' .. oldlabel) end
+      if purgeLimit == 0 then purgeLimit = tonumber(ARGV[3]) end
+    end
   else
-    redis.call('SET', rk, val)
+    local rk = KEYS[3 + i]
+    local key = string.sub(rk, rp)
+    local oldver, oldlabel, oldbucket = vers[i], labels[i], buckets[i]
+    local label = ARGV[base + 5]
+    local da = ARGV[base + 6]
+    local ver
+    local c, u = false, 0
+    if oldver then
+      c, u = string.match(oldver, '^(%d+%.)(%d+)$')
+      u = tonumber(u)
+    end
+    if c and u < 1e15 then
+      ver = c .. string.format('%d', u + 1)
+    else
+      local cn = redis.call('INCR', KEYS[2])
+      if cn % 16 == 0 then purgeLimit = 16 * tonumber(ARGV[3]) end
+      ver = string.format('%d', cn) .. '.0'
+    end
+    local bucket = '0'
+    if da ~= '0' then bucket = string.format('%d', math.ceil(tonumber(da) / {{BUCKET}}) * {{BUCKET}}) end
+    local val = ver .. ':' .. ARGV[base + 7] .. ':' .. bucket .. ':' .. #label .. ':' .. label .. ARGV[base + 4]
+    if da ~= '0' then
+      redis.call('SET', rk, val, 'PXAT', da)
+    else
+      redis.call('SET', rk, val)
+    end
+    if not oldver then redis.call('ZADD', KEYS[1], 0, key) end
+    if oldver and oldlabel ~= label then
+      if oldlabel ~= '' then redis.call('ZREM', tag .. ':l:' .. oldlabel, key) end
+      if oldbucket ~= '0' then redis.call('ZREM', KEYS[3], key .. '\0' .. oldlabel) end
+    end
+    if label ~= '' and oldlabel ~= label then redis.call('ZADD', tag .. ':l:' .. label, 0, key) end
+    if bucket ~= '0' then
+      if oldlabel ~= label or oldbucket ~= bucket then redis.call('ZADD', KEYS[3], bucket, key .. '\0' .. label) end
+    elseif oldver and oldlabel == label and oldbucket ~= '0' then
+      redis.call('ZREM', KEYS[3], key .. '\0' .. label)
+    end
+    out[i] = ver
   end
-  if not oldver then redis.call('ZADD', KEYS[1], 0, key) end
-  if oldver and oldlabel ~= label then
-    if oldlabel ~= '' then redis.call('ZREM', tag .. ':l:' .. oldlabel, key) end
-    redis.call('ZREM', KEYS[3], key .. '\0' .. oldlabel)
-  end
-  if label ~= '' and oldlabel ~= label then redis.call('ZADD', tag .. ':l:' .. label, 0, key) end
-  if da ~= '0' then
-    redis.call('ZADD', KEYS[3], da, key .. '\0' .. label)
-  elseif oldver and oldlabel == label then
-    redis.call('ZREM', KEYS[3], key .. '\0' .. label)
-  end
-  return ver
 end
 
-local function purge(limit)
-  if limit <= 0 then return end
+-- Remove the index entries of records Redis expired natively.
+if purgeLimit > 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
+  local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, purgeLimit)
   for _, m in ipairs(due) do
     local z = string.find(m, '\0', 1, true)
     local key, label = string.sub(m, 1, z - 1), string.sub(m, z + 1)
@@ -122,22 +166,6 @@ local function purge(limit)
     redis.call('ZREM', KEYS[3], m)
   end
 end
-
-local out = {}
-if ARGV[2] == 'a' then
-  for i = 1, n do
-    local ok = check(i)
-    if not ok then return {'!', tostring(i)} end
-  end
-  for i = 1, n do out[i] = apply(i) end
-else
-  for i = 1, n do
-    local ok, v, done = check(i)
-    if done then out[i] = v elseif ok then out[i] = apply(i) else out[i] = '!' .. v end
-  end
-end
--- purge amortized: on one write in 16 (by the version counter), 16 times as many
-if last and tonumber(last) % 16 == 0 then purge(16 * tonumber(ARGV[3])) end
 return out
 `
 
@@ -166,11 +194,8 @@ while cnt < want do
   for _, m in ipairs(ms) do
     local v = redis.call('GET', tag .. ':r:' .. m)
     if v and byLabel then
-      local a = string.find(v, ':', 1, true)
-      local o = string.find(v, ':', a + 1, true)
-      local b = string.find(v, ':', o + 1, true)
-      local ll = tonumber(string.sub(v, o + 1, b - 1))
-      if string.sub(v, b + 1, b + ll) ~= label then v = false end
+      local ll, p = string.match(v, '^[^:]*:[^:]*:[^:]*:(%d+):()')
+      if string.sub(v, p, p + tonumber(ll) - 1) ~= label then v = false end
     end
     if v then
       out[#out + 1] = m
@@ -186,6 +211,8 @@ return out
 `
 
 var (
-	opsScript  = rueidis.NewLuaScript(opsSrc)
-	listScript = rueidis.NewLuaScript(listSrc)
+	// opsScriptSrc is opsSrc with the bucket width filled in.
+	opsScriptSrc = strings.ReplaceAll(opsSrc, "{{BUCKET}}", strconv.Itoa(expiryBucketMs))
+	opsScript    = rueidis.NewLuaScript(opsScriptSrc)
+	listScript   = rueidis.NewLuaScript(listSrc)
 )

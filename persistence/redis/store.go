@@ -74,12 +74,16 @@ type Options struct {
 	// Shards is how many hash tags the keys are spread over (default 1, or
 	// 16 with Cluster). Transactions need a single shard.
 	Shards int
-	// RetryCount is how many times a read (Get, List) is retried after a
-	// connection error, with exponential backoff from 50 ms (default 3; -1
-	// = never). Writes are never retried blindly: a write whose reply was
-	// lost returns ErrUnavailable and the lease logic re-reads.
+	// RetryCount is how many times a request is resent after a connection
+	// error, with exponential backoff from 50 ms (default 3; -1 = never).
+	// Writes are resent only where the script can recognize its own earlier
+	// success (see resend); a transaction whose reply was lost returns
+	// ErrUnavailable.
 	RetryCount int
-	// RequestTimeout bounds every request (0 = only the caller's context).
+	// RequestTimeout bounds the wait for every reply: it is the client's
+	// connection read/write timeout (rueidis ConnWriteTimeout), after which
+	// the connection is closed and its requests fail with ErrUnavailable.
+	// 0 keeps the client's default (10 s). No timer is armed per request.
 	RequestTimeout time.Duration
 }
 
@@ -94,7 +98,6 @@ type Store struct {
 	exps    []string // expiry index per shard
 	retries int
 	wires   int // pipelined connections per node
-	timeout time.Duration
 	closed  atomic.Bool
 	// opPrefix and opSeq make operation ids (see opID).
 	opPrefix string
@@ -145,9 +148,9 @@ func open(ctx context.Context, o Options) (*Store, error) {
 	}
 	co := o.Client
 	co.DisableCache = true
-	co.DisableRetry = true // reads are retried here, writes never blindly
+	co.DisableRetry = true // resent here: see retry and resend
 	co.ForceSingleClient = !o.Cluster
-	if co.ConnWriteTimeout == 0 && o.RequestTimeout > 0 {
+	if o.RequestTimeout > 0 {
 		co.ConnWriteTimeout = o.RequestTimeout
 	}
 	client, err := rueidis.NewClient(co)
@@ -160,7 +163,7 @@ func open(ctx context.Context, o Options) (*Store, error) {
 	if wires == 0 && !o.Cluster {
 		wires = 2 // rueidis's default for a single node
 	}
-	s := &Store{client: client, addr: o.Addr, cluster: o.Cluster, retries: o.RetryCount, timeout: o.RequestTimeout, wires: 1 << wires,
+	s := &Store{client: client, addr: o.Addr, cluster: o.Cluster, retries: o.RetryCount, wires: 1 << wires,
 		opPrefix: hex.EncodeToString(rnd[:]) + "-"}
 	for i := range o.Shards {
 		tag := "{" + o.Prefix + "." + strconv.Itoa(i) + "}"
@@ -181,8 +184,6 @@ func open(ctx context.Context, o Options) (*Store, error) {
 // checkCluster fails clearly when cluster mode is asked of a server that is
 // not a cluster (rueidis would silently use it as a single node).
 func (s *Store) checkCluster(ctx context.Context) error {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
 	info, err := s.client.Do(ctx, s.client.B().ClusterInfo().Build()).ToString()
 	if err != nil {
 		if strings.Contains(err.Error(), "cluster support disabled") {
@@ -194,18 +195,6 @@ func (s *Store) checkCluster(ctx context.Context) error {
 		return fmt.Errorf("redis %s: cluster state is not ok: %w", s.addr, driver.ErrUnavailable)
 	}
 	return nil
-}
-
-// ctx bounds a request by RequestTimeout when the caller's context has no
-// earlier deadline. (The client's ConnWriteTimeout, set to the same value,
-// also bounds waiting for a reply on a connection.)
-func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if s.timeout > 0 {
-		if d, ok := ctx.Deadline(); !ok || time.Until(d) > s.timeout {
-			return context.WithTimeout(ctx, s.timeout)
-		}
-	}
-	return ctx, func() {}
 }
 
 func (s *Store) checkOpen() error {
@@ -227,29 +216,22 @@ func (s *Store) shard(key string) int {
 
 func (s *Store) recordKey(sh int, key string) string { return s.tags[sh] + ":r:" + key }
 
-// decodeRecord splits "<version>:<operation id>:<label length>:<label><value>".
-func decodeRecord(key, raw string) (ver uint64, label, value string, err error) {
-	bad := errBadRecord{key}
-	a := strings.IndexByte(raw, ':')
-	if a <= 0 {
-		return 0, "", "", bad
+// decodeRecord splits "<version>:<operation id>:<bucket>:<label length>:<label><value>".
+func decodeRecord(key, raw string) (ver, label, value string, err error) {
+	rest := raw
+	var fields [4]string
+	for f := range fields {
+		i := strings.IndexByte(rest, ':')
+		if i < 0 {
+			return "", "", "", errBadRecord{key}
+		}
+		fields[f], rest = rest[:i], rest[i+1:]
 	}
-	o := strings.IndexByte(raw[a+1:], ':')
-	if o < 0 {
-		return 0, "", "", bad
+	ll, err := strconv.Atoi(fields[3])
+	if fields[0] == "" || err != nil || ll < 0 || ll > len(rest) {
+		return "", "", "", errBadRecord{key}
 	}
-	o += a + 1
-	b := strings.IndexByte(raw[o+1:], ':')
-	if b < 0 {
-		return 0, "", "", bad
-	}
-	b += o + 1
-	ver, err1 := strconv.ParseUint(raw[:a], 10, 64)
-	ll, err2 := strconv.Atoi(raw[o+1 : b])
-	if err1 != nil || err2 != nil || ver == 0 || ll < 0 || b+1+ll > len(raw) {
-		return 0, "", "", bad
-	}
-	return ver, raw[b+1 : b+1+ll], raw[b+1+ll:], nil
+	return fields[0], rest[:ll], rest[ll:], nil
 }
 
 // bytesOf returns the bytes of s without copying them. The driver contract
@@ -285,9 +267,7 @@ func (s *Store) retry(ctx context.Context, fn func(context.Context) error) error
 	delay := 50 * time.Millisecond
 	broken := 0
 	for attempt := 0; ; attempt++ {
-		cctx, cancel := s.ctx(ctx)
-		err := fn(cctx)
-		cancel()
+		err := fn(ctx)
 		if err == nil || !retryable(err) || ctx.Err() != nil || s.closed.Load() {
 			return err
 		}
@@ -316,9 +296,7 @@ func (s *Store) retry(ctx context.Context, fn func(context.Context) error) error
 // (ARGV[2]), where each put recognizes its own operation id.
 func (s *Store) resend(ctx context.Context, atomic bool, args []string, fn func(context.Context) error) error {
 	if atomic {
-		cctx, cancel := s.ctx(ctx)
-		defer cancel()
-		return fn(cctx)
+		return fn(ctx)
 	}
 	first := true
 	return s.retry(ctx, func(ctx context.Context) error {
@@ -354,7 +332,7 @@ func (s *Store) Get(ctx context.Context, key string) (driver.Entry, error) {
 	}
 	// The key may alias the caller's buffer and values are immutable
 	// (driver contract): neither is copied.
-	return driver.Entry{Key: key, Value: bytesOf(value), Version: driver.NumVersion(ver)}, nil
+	return driver.Entry{Key: key, Value: bytesOf(value), Version: driver.TagVersion(ver)}, nil
 }
 
 // Put writes value under key if cond holds.
@@ -400,7 +378,7 @@ func (s *Store) opArgs(args []string, op driver.Op) ([]string, error) {
 	case driver.IfAbsent:
 		cond = "1"
 	case driver.IfVersion:
-		cond, ver = "2", strconv.FormatUint(op.Cond.Version.Num(), 10)
+		cond, ver = "2", op.Cond.Version.Tag()
 	}
 	da := "0"
 	if op.Kind == driver.OpPut && !op.DeleteAfter.IsZero() {
@@ -473,16 +451,15 @@ func (s *Store) opResults(ops []driver.Op, out []string, atomic bool) ([]driver.
 		switch {
 		case strings.HasPrefix(r, "!"):
 			if op.Kind == driver.OpDelete && op.Cond.Kind == driver.IfVersion && r == "!" {
-				res[i].Err = fmt.Errorf("redis: delete %q if-version=%d: key is absent: %w", op.Key, op.Cond.Version.Num(), driver.ErrConflict)
+				res[i].Err = fmt.Errorf("redis: delete %q %s: key is absent: %w", op.Key, op.Cond, driver.ErrConflict)
 			} else {
 				res[i].Err = fmt.Errorf("redis: %s %q: condition %s failed (current version %q): %w", opName(op.Kind), op.Key, op.Cond, r[1:], driver.ErrConflict)
 			}
 		case op.Kind == driver.OpPut:
-			v, err := strconv.ParseUint(r, 10, 64)
-			if err != nil || v == 0 {
-				return nil, fmt.Errorf("redis %s: script returned version %q for %q: %w", s.addr, r, op.Key, driver.ErrCorrupt)
+			if r == "" {
+				return nil, fmt.Errorf("redis %s: script returned no version for %q: %w", s.addr, op.Key, driver.ErrCorrupt)
 			}
-			res[i].Version = driver.NumVersion(v)
+			res[i].Version = driver.TagVersion(r)
 		}
 	}
 	return res, nil
@@ -550,7 +527,7 @@ func (s *Store) list(ctx context.Context, what string, zsets []string, prefix, l
 				if err != nil {
 					return err
 				}
-				entries = append(entries, driver.Entry{Key: kv[j], Value: bytesOf(value), Version: driver.NumVersion(ver)})
+				entries = append(entries, driver.Entry{Key: kv[j], Value: bytesOf(value), Version: driver.TagVersion(ver)})
 			}
 		}
 		return nil
