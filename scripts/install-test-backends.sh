@@ -6,7 +6,9 @@
 # Memory needs nothing; Etcd runs embedded in the test binary
 # (internal/testbackend/etcdtest); Redis needs redis-server, redis-cli and
 # redis-benchmark from Debian's redis-server package
-# (internal/testbackend/redistest starts them).
+# (internal/testbackend/redistest starts them); S3 needs versitygw, built
+# with `go install` into .tools/bin (internal/testbackend/s3test finds it
+# there or on PATH; gofakes3 runs in the test binary and needs nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tools
@@ -35,4 +37,17 @@ if command -v redis-server >/dev/null && command -v redis-cli >/dev/null && comm
 else
 	echo "install-test-backends: installing redis-server (Debian)"
 	apt_install redis-server
+fi
+
+# versitygw (Apache-2.0) is a standalone S3 server; `go install` builds it
+# from the Go module proxy in about 2 minutes (84 MB). It is not added to
+# PATH: s3test looks on PATH first, then in .tools/bin.
+versitygw_version=v1.8.0
+if command -v versitygw >/dev/null; then
+	echo "install-test-backends: versitygw present on PATH ($(command -v versitygw))"
+elif [ -x .tools/bin/versitygw ] && go version -m .tools/bin/versitygw 2>/dev/null | grep -q "github.com/versity/versitygw[[:space:]]*$versitygw_version[[:space:]]"; then
+	echo "install-test-backends: versitygw present (.tools/bin/versitygw, $versitygw_version)"
+else
+	echo "install-test-backends: installing versitygw $versitygw_version into .tools/bin (go install, ~2 min)"
+	GOBIN="$PWD/.tools/bin" go install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version"
 fi

@@ -83,7 +83,7 @@ func TestSpecExampleValues(t *testing.T) {
 	s3 := mustLoad(t, "spec_s3.toml").Providers["s3"].(*S3Config)
 	wantS3 := &S3Config{Endpoint: "https://s3.amazonaws.com", Region: "us-west-2", Bucket: "orbit-data",
 		AccessKeyID: "YOUR_ACCESS_KEY", SecretAccessKey: "YOUR_SECRET_KEY", Prefix: "orbit", EnableSSL: true,
-		ConnectionTimeout: 30, RetryCount: 3}
+		ConnectionTimeout: 30, RetryCount: 3, TombstoneRetention: 600}
 	if !reflect.DeepEqual(s3, wantS3) {
 		t.Errorf("s3 = %v, want %v (secrets not shown)", s3, wantS3)
 	}

@@ -17,9 +17,10 @@ func DefaultDiskBackupConfig() DiskBackupConfig {
 }
 
 // DefaultS3Config returns region us-east-1, SSL on, 30 s connection timeout,
-// 3 retries and prefix "orbit"; Bucket is empty (required).
+// 3 retries, prefix "orbit" and a 600 s tombstone retention; Bucket is empty
+// (required).
 func DefaultS3Config() S3Config {
-	return S3Config{Region: "us-east-1", Prefix: "orbit", EnableSSL: true, ConnectionTimeout: 30, RetryCount: 3}
+	return S3Config{Region: "us-east-1", Prefix: "orbit", EnableSSL: true, ConnectionTimeout: 30, RetryCount: 3, TombstoneRetention: 600}
 }
 
 // DefaultAzureConfig returns prefix "orbit", 30 s connection timeout and 3

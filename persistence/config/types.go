@@ -124,6 +124,16 @@ type S3Config struct {
 	EnableSSL         bool `toml:"enable_ssl" json:"enable_ssl"`
 	ConnectionTimeout int  `toml:"connection_timeout" json:"connection_timeout"`
 	RetryCount        int  `toml:"retry_count" json:"retry_count"`
+	// ServerSideEncryption is "" (the bucket's default), "AES256" (SSE-S3)
+	// or "aws:kms" (SSE-KMS, with SSEKMSKeyID or the account's default key).
+	ServerSideEncryption string `toml:"server_side_encryption" json:"server_side_encryption"`
+	SSEKMSKeyID          string `toml:"sse_kms_key_id" json:"sse_kms_key_id"`
+	// VirtualHostedStyle addresses a custom endpoint as bucket.host instead
+	// of host/bucket (path style, what most S3-compatible servers need).
+	VirtualHostedStyle bool `toml:"virtual_hosted_style" json:"virtual_hosted_style"`
+	// TombstoneRetention is how long the last object of a deleted record is
+	// kept before its storage is reclaimed, in seconds.
+	TombstoneRetention int `toml:"tombstone_retention" json:"tombstone_retention"`
 }
 
 // AzureConfig configures the Azure Blob Storage provider. Authentication is

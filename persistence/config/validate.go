@@ -49,6 +49,17 @@ func (c *S3Config) Validate() error {
 	together(&p, "access_key_id", c.AccessKeyID, "secret_access_key", c.SecretAccessKey)
 	nonNegative(&p, "connection_timeout", int64(c.ConnectionTimeout))
 	nonNegative(&p, "retry_count", int64(c.RetryCount))
+	switch c.ServerSideEncryption {
+	case "", "AES256", "aws:kms":
+	default:
+		p.add("server_side_encryption", "must be \"AES256\", \"aws:kms\" or empty, got %s", quoteString(c.ServerSideEncryption))
+	}
+	if c.SSEKMSKeyID != "" && c.ServerSideEncryption != "aws:kms" {
+		p.add("sse_kms_key_id", "requires server_side_encryption = \"aws:kms\"")
+	}
+	if c.TombstoneRetention < 1 {
+		p.add("tombstone_retention", "must be at least 1 second, got %d", c.TombstoneRetention)
+	}
 	return p.err()
 }
 

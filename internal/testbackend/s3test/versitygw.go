@@ -1,0 +1,288 @@
+package s3test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/orbit-go/orbit/internal/testbackend"
+)
+
+const (
+	// InstallHint is the install step named when versitygw is missing.
+	InstallHint = "./scripts/install-test-backends.sh"
+
+	// toolsBin is where InstallHint puts versitygw, relative to the
+	// repository root.
+	toolsBin = ".tools/bin/versitygw"
+
+	// readyTimeout bounds how long versitygw may take to answer HTTP.
+	readyTimeout = 20 * time.Second
+	// stopTimeout is how long Stop waits after SIGTERM before SIGKILL.
+	stopTimeout = 5 * time.Second
+
+	sigTerm = syscall.SIGTERM
+	sigKill = syscall.SIGKILL
+)
+
+var errAlreadyRunning = errors.New("already running")
+
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+	err  error         // Wait's result, set before done is closed
+}
+
+// Bin returns the path of the versitygw program: "versitygw" on PATH if
+// there is one, else .tools/bin/versitygw in the repository root (the
+// nearest folder above the working directory that holds a go.mod), where
+// ./scripts/install-test-backends.sh installs it. When neither exists it
+// skips the test, or fails it when ORBIT_REQUIRE_BACKENDS=1 (see
+// testbackend.Require), and does not return.
+func Bin(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("versitygw"); err == nil {
+		return p
+	}
+	where := filepath.FromSlash(toolsBin) + " in the repository root"
+	if root, err := repoRoot(); err == nil {
+		p := filepath.Join(root, toolsBin)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+		where = p
+	}
+	return testbackend.Require(t, "versitygw", InstallHint+" (it installs "+where+", which s3test looks for after PATH)")
+}
+
+// repoRoot returns the nearest folder at or above the working directory
+// that holds a go.mod.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Start starts a standalone versitygw for the test and returns once it
+// answers HTTP and Server.Bucket exists; it stops the server at cleanup
+// (SIGTERM, then SIGKILL after 5 s, waiting for the process to exit; only
+// the process it started). It skips the test when versitygw is not
+// installed (see Bin), and fails it when the server does not start within
+// 20 s, with the server's log.
+//
+// The server listens on a free port of 127.0.0.1, serves the posix
+// backend in Server.Dir/data (one directory per bucket, one file per
+// object), and has a random root access key and secret key. Object
+// metadata (ETag, content type, user metadata) is kept in user extended
+// attributes; when the folder's filesystem lacks them, in a sidecar
+// folder (--sidecar Server.Dir/meta). VGW_* and ROOT_* variables of the
+// environment are not passed to the server, so they cannot change it.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin := Bin(t)
+	dir := t.TempDir()
+	s := &Server{
+		Region:    Region,
+		AccessKey: "AK" + strings.ToUpper(testbackend.RandomHex(t, 9)),
+		SecretKey: testbackend.RandomHex(t, 20),
+		Kind:      KindVersitygw,
+		Dir:       dir,
+		LogFile:   filepath.Join(dir, "versitygw.log"),
+		bin:       bin,
+		dataDir:   filepath.Join(dir, "data"),
+	}
+	if err := os.Mkdir(s.dataDir, 0o700); err != nil {
+		t.Fatalf("s3test: %v", err)
+	}
+	if !userXattrs(s.dataDir) {
+		meta := filepath.Join(dir, "meta")
+		if err := os.Mkdir(meta, 0o700); err != nil {
+			t.Fatalf("s3test: %v", err)
+		}
+		s.metaArg = []string{"--sidecar", meta}
+	}
+	t.Cleanup(func() {
+		s.stopProc(t, sigTerm)
+		s.mu.Lock()
+		shown := s.logShown
+		s.mu.Unlock()
+		if t.Failed() && !shown {
+			t.Logf("s3test: versitygw %s log (%s):\n%s", s.Endpoint, s.LogFile, s.logTail(40))
+		}
+	})
+	// A port found free may be taken by another process before the server
+	// binds it: start again on a new port (at most three times).
+	for attempt := 1; ; attempt++ {
+		s.addr = "127.0.0.1:" + strconv.Itoa(testbackend.FreePorts(t, 1)[0])
+		s.Endpoint = "http://" + s.addr
+		err := s.launch()
+		if err == nil {
+			break
+		}
+		s.stopProc(t, sigKill)
+		if attempt == 3 || !strings.Contains(s.log(), "address already in use") {
+			s.fatal(t, "start", err)
+		}
+	}
+	s.Bucket = s.NewBucket(t)
+	return s
+}
+
+// args returns versitygw's command line.
+func (s *Server) args() []string {
+	args := []string{
+		"--port", s.addr,
+		"--access", s.AccessKey,
+		"--secret", s.SecretKey,
+		"--region", s.Region,
+		"--keep-alive", // without it every response closes the connection
+		"--quiet",
+		"posix",
+	}
+	args = append(args, s.metaArg...)
+	return append(args, s.dataDir)
+}
+
+// env returns the environment without the variables versitygw reads
+// (VGW_*, ROOT_*, and LOGFILE and WEBHOOK for its logs).
+func env() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "VGW_") || strings.HasPrefix(name, "ROOT_") || name == "LOGFILE" || name == "WEBHOOK" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// launch starts the process and waits until it answers HTTP.
+func (s *Server) launch() error {
+	s.mu.Lock()
+	if s.proc != nil {
+		s.mu.Unlock()
+		return errAlreadyRunning
+	}
+	logf, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	cmd := exec.Command(s.bin, s.args()...)
+	cmd.Dir = s.Dir
+	cmd.Env = env()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = sysProcAttr()
+	err = cmd.Start()
+	_ = logf.Close() // the child has its own descriptor
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	s.proc = p
+	s.mu.Unlock()
+	return s.waitReady(p)
+}
+
+// waitReady polls until the server answers an HTTP request (any status:
+// an unsigned request gets 403), the process exits, or readyTimeout
+// passes.
+func (s *Server) waitReady(p *process) error {
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		select {
+		case <-p.done:
+			return fmt.Errorf("versitygw exited while starting (%v)", p.err)
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/", nil)
+		if err != nil {
+			cancel()
+			return err
+		}
+		resp, err := hc.Do(req)
+		cancel()
+		if err == nil {
+			_ = resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not answering after %s: %w", readyTimeout, err)
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("versitygw exited while starting (%v)", p.err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// stopProc signals the running process with sig and waits for it to
+// exit; after SIGTERM it sends SIGKILL when the process outlives
+// stopTimeout.
+func (s *Server) stopProc(t testing.TB, sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.proc
+	if p == nil {
+		return
+	}
+	s.proc = nil
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+		return
+	case <-time.After(stopTimeout):
+	}
+	t.Logf("s3test: versitygw %s ignored %v for %s: killing it", s.Endpoint, sig, stopTimeout)
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+		t.Errorf("s3test: versitygw %s (pid %d) does not exit after SIGKILL", s.Endpoint, p.cmd.Process.Pid)
+	}
+}
+
+func (s *Server) log() string {
+	b, err := os.ReadFile(s.LogFile)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	return string(b)
+}
+
+func (s *Server) logTail(n int) string {
+	lines := strings.Split(strings.TrimRight(s.log(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

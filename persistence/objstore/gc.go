@@ -1,0 +1,196 @@
+package objstore
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// collector deletes the objects a chain no longer needs, in the
+// background: a few workers, a bounded queue, each key queued at most once.
+// A key whose collection is dropped (queue full, error) is collected the
+// next time an operation or a listing sees it.
+type collector struct {
+	s       *Store
+	queue   chan gcJob
+	mu      sync.Mutex
+	pending map[string]bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	deleted atomic.Uint64
+}
+
+type gcJob struct{ key, cp string }
+
+const (
+	gcWorkers = 2
+	gcQueue   = 4096
+)
+
+func newCollector(s *Store) *collector {
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &collector{s: s, queue: make(chan gcJob, gcQueue), pending: make(map[string]bool), ctx: ctx, cancel: cancel}
+	for range gcWorkers {
+		g.wg.Add(1)
+		go g.run()
+	}
+	return g
+}
+
+// consider queues c's key when its listing shows something to collect.
+func (g *collector) consider(c *chain, cp string) {
+	if len(c.links) < 2 && (len(c.links) == 0 || !c.links[0].tomb) {
+		return // the common case: one live object
+	}
+	if p := g.s.plan(c, time.Now()); p.empty() {
+		return
+	}
+	g.enqueue(c.key, cp)
+}
+
+func (g *collector) enqueue(key, cp string) {
+	g.mu.Lock()
+	if g.pending[cp] || g.ctx.Err() != nil {
+		g.mu.Unlock()
+		return
+	}
+	g.pending[cp] = true
+	g.mu.Unlock()
+	select {
+	case g.queue <- gcJob{key, cp}:
+	default:
+		g.done(cp)
+	}
+}
+
+func (g *collector) done(cp string) {
+	g.mu.Lock()
+	delete(g.pending, cp)
+	g.mu.Unlock()
+}
+
+func (g *collector) run() {
+	defer g.wg.Done()
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case j := <-g.queue:
+			g.done(j.cp)
+			g.collect(j)
+		}
+	}
+}
+
+// collect re-lists the chain and carries out its plan, every request
+// within a quarter of the tombstone retention of the listing (the bound
+// the package documentation relies on).
+func (g *collector) collect(j gcJob) {
+	start := time.Now()
+	ctx, cancel := context.WithDeadline(g.ctx, start.Add(g.s.o.TombstoneRetention/4))
+	defer cancel()
+	c, err := g.s.readChain(ctx, j.key, j.cp)
+	if err != nil {
+		return
+	}
+	p := g.s.plan(c, start)
+	if p.retomb != "" {
+		_, _ = g.s.b.Create(ctx, p.retomb, encodeTomb())
+		return
+	}
+	for _, name := range p.remove {
+		if ctx.Err() != nil || g.s.b.Remove(ctx, name) != nil {
+			return
+		}
+		g.deleted.Add(1)
+	}
+}
+
+func (g *collector) stop(ctx context.Context) {
+	g.cancel()
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// gcPlan is what one collection does: remove names in order, or write a
+// fresh tombstone.
+type gcPlan struct {
+	remove []string
+	retomb string
+}
+
+func (p gcPlan) empty() bool { return len(p.remove) == 0 && p.retomb == "" }
+
+// plan decides what c's key no longer needs (localNow stands in for the
+// server's clock when the listing did not carry it):
+//   - a live key keeps its head and, when the head replaced an object, that
+//     object (the head's validity rests on it); everything else goes;
+//   - a deleted key keeps its last tombstone. While the tombstone is younger
+//     than half the retention, everything else goes; when older, a fresh
+//     tombstone is written on top first (the next collection removes the
+//     rest); a tombstone alone and older than the retention goes too, and
+//     the key's storage is empty.
+func (s *Store) plan(c *chain, localNow time.Time) gcPlan {
+	var p gcPlan
+	if len(c.links) == 0 {
+		return p
+	}
+	if h, live := c.live(); live {
+		keep := -1
+		if l := &c.links[h]; l.pred != 0 {
+			for j := h - 1; j >= 0; j-- {
+				if c.links[j].seq == l.seq-1 && fingerprint(c.links[j].ETag) == l.pred {
+					keep = j
+					break
+				}
+			}
+		}
+		for i := range c.links {
+			if i != h && i != keep {
+				p.remove = append(p.remove, c.links[i].Name)
+			}
+		}
+		return p
+	}
+	t := -1
+	for i := len(c.links) - 1; i >= 0; i-- {
+		if c.links[i].tomb {
+			t = i
+			break
+		}
+	}
+	if t < 0 { // only objects of void writes
+		for i := range c.links {
+			p.remove = append(p.remove, c.links[i].Name)
+		}
+		return p
+	}
+	now := c.serverTime
+	if now.IsZero() {
+		now = localNow
+	}
+	age := now.Sub(c.links[t].Modified)
+	retention := s.o.TombstoneRetention
+	switch {
+	case len(c.links) == 1:
+		if age >= retention {
+			p.remove = append(p.remove, c.links[t].Name)
+		}
+	case age < retention/2:
+		for i := range c.links {
+			if i != t {
+				p.remove = append(p.remove, c.links[i].Name)
+			}
+		}
+	default:
+		cp := c.links[t].Name[:len(c.links[t].Name)-suffixLen+len(sep)]
+		p.retomb = linkName(cp, c.links[t].seq+1, fingerprint(c.links[t].ETag))
+	}
+	return p
+}

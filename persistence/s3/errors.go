@@ -1,0 +1,59 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/orbit-go/orbit/persistence/driver"
+)
+
+// classify maps an SDK error onto the driver sentinels, with a message that
+// names the operation, the object, the endpoint and the bucket. SDK errors
+// carry no credentials; the request signature is never part of them.
+func (b *bucket) classify(op, name string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %s %q: %w", b.describe, op, name, err)
+	}
+	code, status := "", 0
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code = ae.ErrorCode()
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		status = re.HTTPStatusCode()
+	}
+	var sentinel error
+	hint := ""
+	switch {
+	case status == http.StatusPreconditionFailed || code == "PreconditionFailed",
+		code == "ConditionalRequestConflict":
+		sentinel = driver.ErrConflict
+	case code == "NoSuchBucket":
+		sentinel, hint = driver.ErrUnavailable, "the bucket does not exist"
+	case code == "NoSuchKey" || code == "NotFound" || status == http.StatusNotFound && name != "":
+		sentinel = driver.ErrNotFound
+	case status == http.StatusNotFound:
+		sentinel, hint = driver.ErrUnavailable, "the bucket does not exist"
+	case status == http.StatusForbidden || status == http.StatusUnauthorized ||
+		code == "AccessDenied" || code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch":
+		sentinel, hint = driver.ErrUnavailable, "access denied: check the credentials and the bucket policy"
+	case code == "KeyTooLongError" || code == "InvalidArgument" || status == http.StatusBadRequest:
+		sentinel = driver.ErrInvalidArgument
+	default:
+		sentinel = driver.ErrUnavailable
+	}
+	target := ""
+	if name != "" {
+		target = fmt.Sprintf(" %q", name)
+	}
+	if hint != "" {
+		return fmt.Errorf("%s: %s%s: %s: %w: %w", b.describe, op, target, hint, err, sentinel)
+	}
+	return fmt.Errorf("%s: %s%s: %w: %w", b.describe, op, target, err, sentinel)
+}
