@@ -24,6 +24,9 @@ type Bucket interface {
 	// Read returns the body and entity tag of name, or an error that Is
 	// driver.ErrNotFound.
 	Read(ctx context.Context, name string) (body []byte, etag string, err error)
+	// Stat returns the entity tag of name (S3 HeadObject), or an error that
+	// Is driver.ErrNotFound.
+	Stat(ctx context.Context, name string) (etag string, err error)
 	// Remove deletes name; removing an absent name is not an error.
 	Remove(ctx context.Context, name string) error
 	// List returns the objects whose names start with prefix and sort

@@ -2,7 +2,6 @@ package objstore
 
 import (
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/orbit-go/orbit/persistence/driver"
@@ -96,27 +95,33 @@ func (c *chain) won(i int) bool {
 	return false
 }
 
-// Versions are "<seq>.<fingerprint>" in hex: exactly what the next write
-// needs to name its object.
+// Versions are "<seq>.<pred>.<fingerprint>" in hex: the name of the
+// object (seq, pred) and the fingerprint of its entity tag, which is what
+// the next write needs to name its object and to check its predecessor.
 func versionOf(l *link) driver.Version {
-	b := make([]byte, 0, 2*hexDigits+1)
+	b := make([]byte, 0, 3*hexDigits+2)
 	b = appendHex16(b, l.seq)
+	b = append(b, '.')
+	b = appendHex16(b, l.pred)
 	b = append(b, '.')
 	b = appendHex16(b, fingerprint(l.ETag))
 	return driver.TagVersion(string(b))
 }
 
-// parseVersion returns the seq and fingerprint of a version of this store.
-func parseVersion(v driver.Version) (seq, fp uint64, ok bool) {
+// parsedVersion is a version of this store taken apart.
+type parsedVersion struct{ seq, pred, fp uint64 }
+
+// parseVersion returns the parts of a version of this store.
+func parseVersion(v driver.Version) (parsedVersion, bool) {
 	t := v.Tag()
-	s, f, found := strings.Cut(t, ".")
-	if !found || len(s) != hexDigits || len(f) != hexDigits {
-		return 0, 0, false
+	if len(t) != 3*hexDigits+2 || t[hexDigits] != '.' || t[2*hexDigits+1] != '.' {
+		return parsedVersion{}, false
 	}
-	seq, err1 := strconv.ParseUint(s, 16, 64)
-	fp, err2 := strconv.ParseUint(f, 16, 64)
-	if err1 != nil || err2 != nil || seq == 0 || seq == ^uint64(0) {
-		return 0, 0, false
+	seq, err1 := strconv.ParseUint(t[:hexDigits], 16, 64)
+	pred, err2 := strconv.ParseUint(t[hexDigits+1:2*hexDigits+1], 16, 64)
+	fp, err3 := strconv.ParseUint(t[2*hexDigits+2:], 16, 64)
+	if err1 != nil || err2 != nil || err3 != nil || seq == 0 || seq == ^uint64(0) {
+		return parsedVersion{}, false
 	}
-	return seq, fp, true
+	return parsedVersion{seq, pred, fp}, true
 }

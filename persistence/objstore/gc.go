@@ -13,7 +13,7 @@ import (
 // next time an operation or a listing sees it.
 type collector struct {
 	s       *Store
-	queue   chan gcJob
+	queue   chan string // chain prefixes
 	mu      sync.Mutex
 	pending map[string]bool
 	ctx     context.Context
@@ -22,8 +22,6 @@ type collector struct {
 	deleted atomic.Uint64
 }
 
-type gcJob struct{ key, cp string }
-
 const (
 	gcWorkers = 2
 	gcQueue   = 4096
@@ -31,7 +29,7 @@ const (
 
 func newCollector(s *Store) *collector {
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &collector{s: s, queue: make(chan gcJob, gcQueue), pending: make(map[string]bool), ctx: ctx, cancel: cancel}
+	g := &collector{s: s, queue: make(chan string, gcQueue), pending: make(map[string]bool), ctx: ctx, cancel: cancel}
 	for range gcWorkers {
 		g.wg.Add(1)
 		go g.run()
@@ -47,10 +45,11 @@ func (g *collector) consider(c *chain, cp string) {
 	if p := g.s.plan(c, time.Now()); p.empty() {
 		return
 	}
-	g.enqueue(c.key, cp)
+	g.enqueue(cp)
 }
 
-func (g *collector) enqueue(key, cp string) {
+// enqueue queues the chain with prefix cp for collection.
+func (g *collector) enqueue(cp string) {
 	g.mu.Lock()
 	if g.pending[cp] || g.ctx.Err() != nil {
 		g.mu.Unlock()
@@ -59,7 +58,7 @@ func (g *collector) enqueue(key, cp string) {
 	g.pending[cp] = true
 	g.mu.Unlock()
 	select {
-	case g.queue <- gcJob{key, cp}:
+	case g.queue <- cp:
 	default:
 		g.done(cp)
 	}
@@ -77,9 +76,9 @@ func (g *collector) run() {
 		select {
 		case <-g.ctx.Done():
 			return
-		case j := <-g.queue:
-			g.done(j.cp)
-			g.collect(j)
+		case cp := <-g.queue:
+			g.done(cp)
+			g.collect(cp)
 		}
 	}
 }
@@ -87,11 +86,11 @@ func (g *collector) run() {
 // collect re-lists the chain and carries out its plan, every request
 // within a quarter of the tombstone retention of the listing (the bound
 // the package documentation relies on).
-func (g *collector) collect(j gcJob) {
+func (g *collector) collect(cp string) {
 	start := time.Now()
 	ctx, cancel := context.WithDeadline(g.ctx, start.Add(g.s.o.TombstoneRetention/4))
 	defer cancel()
-	c, err := g.s.readChain(ctx, j.key, j.cp)
+	c, err := g.s.readChain(ctx, "", cp)
 	if err != nil {
 		return
 	}

@@ -222,38 +222,37 @@ func (s *Store) apply(ctx context.Context, key, cp string, body, value []byte, c
 	tomb := value == nil
 	switch cond.Kind {
 	case driver.IfVersion:
-		seq, fp, ok := parseVersion(cond.Version)
+		pv, ok := parseVersion(cond.Version)
 		if !ok {
 			return driver.Version{}, fmt.Errorf("version %q is not a version of this store: %w", cond.Version, driver.ErrConflict)
 		}
-		return s.write(ctx, key, cp, linkName(cp, seq+1, fp), body, value)
+		return s.replace(ctx, cp, link{seq: pv.seq, pred: pv.pred}, pv.fp, body, value)
 	case driver.IfAbsent:
-		c, err := s.readChain(ctx, key, cp)
-		if err != nil {
-			return driver.Version{}, err
-		}
-		if _, live := c.live(); live {
-			return driver.Version{}, fmt.Errorf("key exists: %w", driver.ErrConflict)
-		}
 		if tomb {
+			c, err := s.readChain(ctx, key, cp)
+			if err != nil {
+				return driver.Version{}, err
+			}
+			if _, live := c.live(); live {
+				return driver.Version{}, fmt.Errorf("key exists: %w", driver.ErrConflict)
+			}
 			return driver.Version{}, errAlreadyAbsent
 		}
-		return s.write(ctx, key, cp, linkName(cp, c.maxSeq()+1, 0), body, value)
+		return s.create(ctx, key, cp, body, value)
 	default:
 		for attempt := 0; attempt < maxAttempts; attempt++ {
 			c, err := s.readChain(ctx, key, cp)
 			if err != nil {
 				return driver.Version{}, err
 			}
-			name := ""
+			var v driver.Version
 			if h, live := c.live(); live {
-				name = linkName(cp, c.links[h].seq+1, fingerprint(c.links[h].ETag))
+				v, err = s.replace(ctx, cp, c.links[h], fingerprint(c.links[h].ETag), body, value)
 			} else if tomb {
 				return driver.Version{}, errAlreadyAbsent
 			} else {
-				name = linkName(cp, c.maxSeq()+1, 0)
+				v, err = s.createAt(ctx, key, cp, c.maxSeq()+1, body, value)
 			}
-			v, err := s.write(ctx, key, cp, name, body, value)
 			if errors.Is(err, driver.ErrConflict) {
 				continue
 			}
@@ -263,10 +262,29 @@ func (s *Store) apply(ctx context.Context, key, cp string, body, value []byte, c
 	}
 }
 
-// write creates the object name and checks, by listing the chain again,
-// that it took effect (see the package documentation: a create-only write
-// can succeed on a name collected long ago, and such a write is void).
-func (s *Store) write(ctx context.Context, key, cp, name string, body, value []byte) (driver.Version, error) {
+// create writes the first object of a new key: optimistically at seq 1
+// (a key never written, the common case: no listing first), else after
+// the chain's last object.
+func (s *Store) create(ctx context.Context, key, cp string, body, value []byte) (driver.Version, error) {
+	v, err := s.createAt(ctx, key, cp, 1, body, value)
+	if !errors.Is(err, driver.ErrConflict) {
+		return v, err
+	}
+	c, err := s.readChain(ctx, key, cp)
+	if err != nil {
+		return driver.Version{}, err
+	}
+	if _, live := c.live(); live {
+		return driver.Version{}, fmt.Errorf("key exists: %w", driver.ErrConflict)
+	}
+	return s.createAt(ctx, key, cp, c.maxSeq()+1, body, value)
+}
+
+// createAt creates the object (seq, 0) and checks, by listing the chain,
+// that it counts: a creation can succeed on a name collected long ago, and
+// such a write is void (see the package documentation).
+func (s *Store) createAt(ctx context.Context, key, cp string, seq uint64, body, value []byte) (driver.Version, error) {
+	name := linkName(cp, seq, 0)
 	etag, err := s.b.Create(ctx, name, body)
 	if err != nil {
 		return driver.Version{}, err
@@ -275,20 +293,51 @@ func (s *Store) write(ctx context.Context, key, cp, name string, body, value []b
 	if err != nil {
 		// The write may or may not count; the caller sees an error that
 		// is not a conflict and re-reads.
-		return driver.Version{}, fmt.Errorf("check write: %w", err)
+		return driver.Version{}, fmt.Errorf("check creation: %w", err)
 	}
 	s.gc.consider(c, cp)
 	i := c.find(name, etag)
 	if i < 0 || !c.won(i) {
 		if i >= 0 {
-			s.gc.enqueue(key, cp)
+			s.gc.enqueue(cp)
 		}
-		return driver.Version{}, fmt.Errorf("object %q was written on a version that is no longer current: %w", name, driver.ErrConflict)
+		return driver.Version{}, fmt.Errorf("creation %q lost to a concurrent one: %w", name, driver.ErrConflict)
 	}
 	if value != nil {
 		s.cache.put(name, etag, value)
 	}
 	return versionOf(&c.links[i]), nil
+}
+
+// replace creates the successor of prev (whose entity tag has fingerprint
+// prevFP) and checks that prev still exists with that tag: objects are
+// collected in ascending order, so a predecessor still present means its
+// successor's name was never taken before this write; a predecessor gone
+// means the write landed on a collected name and is void.
+func (s *Store) replace(ctx context.Context, cp string, prev link, prevFP uint64, body, value []byte) (driver.Version, error) {
+	l := link{seq: prev.seq + 1, pred: prevFP}
+	l.Name = linkName(cp, l.seq, l.pred)
+	etag, err := s.b.Create(ctx, l.Name, body)
+	if err != nil {
+		return driver.Version{}, err
+	}
+	l.ETag = etag
+	prevName := prev.Name
+	if prevName == "" {
+		prevName = linkName(cp, prev.seq, prev.pred)
+	}
+	got, err := s.b.Stat(ctx, prevName)
+	switch {
+	case errors.Is(err, driver.ErrNotFound) || err == nil && fingerprint(got) != prevFP:
+		s.gc.enqueue(cp)
+		return driver.Version{}, fmt.Errorf("object %q was written on a version that is no longer current: %w", l.Name, driver.ErrConflict)
+	case err != nil:
+		return driver.Version{}, fmt.Errorf("check write: %w", err)
+	}
+	if value != nil {
+		s.cache.put(l.Name, etag, value)
+	}
+	return versionOf(&l), nil
 }
 
 // HealthCheck probes the bucket: Healthy when it answers.

@@ -39,14 +39,16 @@ func openConfig(t testing.TB, c config.S3Config) *s3.Store {
 	return s
 }
 
-// harness runs every subtest against one server, each under its own prefix.
-func harness(c config.S3Config) drivertest.Harness {
+// harness runs every subtest against one server, each in a bucket of its
+// own (gofakes3 lists in time linear in the bucket's size) and under its
+// own prefix.
+func harness(srv *s3test.Server) drivertest.Harness {
 	var n atomic.Int64
-	base := c.Prefix
 	return drivertest.Harness{
 		MakeStore: func(t *testing.T) driver.Store {
-			c := c
-			c.Prefix = fmt.Sprintf("%s-%d", base, n.Add(1))
+			c := s3Config(srv)
+			c.Bucket = srv.NewBucket(t)
+			c.Prefix = fmt.Sprintf("%s-%d", c.Prefix, n.Add(1))
 			return openConfig(t, c)
 		},
 		Capabilities: caps,
@@ -57,6 +59,6 @@ func harness(c config.S3Config) drivertest.Harness {
 // standalone server).
 func TestConformance(t *testing.T) {
 	s3test.Each(t, func(t *testing.T, srv *s3test.Server) {
-		drivertest.RunConformanceTests(t, harness(s3Config(srv)))
+		drivertest.RunConformanceTests(t, harness(srv))
 	})
 }

@@ -227,6 +227,14 @@ func (b *bucket) Read(ctx context.Context, name string) ([]byte, string, error) 
 	return body, objstore.NormalizeETag(aws.ToString(out.ETag)), nil
 }
 
+func (b *bucket) Stat(ctx context.Context, name string) (string, error) {
+	out, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.name, Key: &name})
+	if err != nil {
+		return "", b.classify("stat", name, err)
+	}
+	return objstore.NormalizeETag(aws.ToString(out.ETag)), nil
+}
+
 func (b *bucket) Remove(ctx context.Context, name string) error {
 	_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.name, Key: &name})
 	if err != nil {
