@@ -2,9 +2,12 @@ package objstore
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/orbit-go/orbit/persistence/driver"
 )
 
 // collector deletes the objects a chain no longer needs, in the
@@ -83,28 +86,38 @@ func (g *collector) run() {
 	}
 }
 
-// collect re-lists the chain and carries out its plan, every request
+// collect re-lists the chain and carries out its plan.
+func (g *collector) collect(cp string) { _, _ = g.collectNow(g.ctx, cp) }
+
+// collectNow re-lists the chain and carries out its plan, every request
 // within a quarter of the tombstone retention of the listing (the bound
-// the package documentation relies on).
-func (g *collector) collect(cp string) {
+// the package documentation relies on). It returns the objects removed.
+func (g *collector) collectNow(ctx context.Context, cp string) (int, error) {
 	start := time.Now()
-	ctx, cancel := context.WithDeadline(g.ctx, start.Add(g.s.o.TombstoneRetention/4))
+	ctx, cancel := context.WithDeadline(ctx, start.Add(g.s.o.TombstoneRetention/4))
 	defer cancel()
 	c, err := g.s.readChain(ctx, "", cp)
 	if err != nil {
-		return
+		return 0, err
 	}
 	p := g.s.plan(c, start)
 	if p.retomb != "" {
-		_, _ = g.s.b.Create(ctx, p.retomb, encodeTomb())
-		return
+		_, err := g.s.b.Create(ctx, p.retomb, encodeTomb())
+		if errors.Is(err, driver.ErrConflict) {
+			err = nil
+		}
+		return 0, err
 	}
-	for _, name := range p.remove {
-		if ctx.Err() != nil || g.s.b.Remove(ctx, name) != nil {
-			return
+	for i, name := range p.remove {
+		if err := ctx.Err(); err != nil {
+			return i, err
+		}
+		if err := g.s.b.Remove(ctx, name); err != nil {
+			return i, err
 		}
 		g.deleted.Add(1)
 	}
+	return len(p.remove), nil
 }
 
 func (g *collector) stop(ctx context.Context) {
@@ -192,4 +205,18 @@ func (s *Store) plan(c *chain, localNow time.Time) gcPlan {
 		p.retomb = linkName(cp, c.links[t].seq+1, fingerprint(c.links[t].ETag))
 	}
 	return p
+}
+
+// Collect runs the collection of key's chain now, in the caller's
+// goroutine, and returns the number of objects removed (the background
+// collector does the same for the chains operations see).
+func (s *Store) Collect(ctx context.Context, key string) (int, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	cp, err := s.chainPrefix(key)
+	if err != nil {
+		return 0, err
+	}
+	return s.gc.collectNow(ctx, cp)
 }

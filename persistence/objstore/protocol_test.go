@@ -1,0 +1,206 @@
+package objstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/orbit-go/orbit/internal/testbackend/s3test"
+	"github.com/orbit-go/orbit/persistence/driver"
+	"github.com/orbit-go/orbit/persistence/s3"
+)
+
+// The protocol's own guarantees, tested through the S3 adapter against
+// both test servers: writes on collected names are void, chains stay
+// short, deleted keys are reclaimed, bodies carry their format and
+// checksum.
+
+func open(t *testing.T, srv *s3test.Server, retention time.Duration) (*s3.Store, string) {
+	t.Helper()
+	bucket := srv.NewBucket(t)
+	s, err := s3.Open(context.Background(), s3.Options{
+		Endpoint: srv.Endpoint, Region: srv.Region, Bucket: bucket, PathStyle: true,
+		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
+		Prefix: "p", TombstoneRetention: retention,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	return s, bucket
+}
+
+// names lists the object names under p/ with the raw SDK.
+func names(t *testing.T, srv *s3test.Server, bucket string) []string {
+	t.Helper()
+	out, err := srv.Client(t).ListObjectsV2(context.Background(), &awss3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String("p/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns []string
+	for _, o := range out.Contents {
+		ns = append(ns, aws.ToString(o.Key))
+	}
+	return ns
+}
+
+func mustPut(t *testing.T, s driver.Store, key, val string, cond driver.Condition) driver.Version {
+	t.Helper()
+	v, err := s.Put(context.Background(), key, []byte(val), cond)
+	if err != nil {
+		t.Fatalf("put %s=%s (%s): %v", key, val, cond, err)
+	}
+	return v
+}
+
+func mustGet(t *testing.T, s driver.Store, key, want string) {
+	t.Helper()
+	e, err := s.Get(context.Background(), key)
+	if err != nil || string(e.Value) != want {
+		t.Fatalf("get %s = %q, %v; want %q", key, e.Value, err, want)
+	}
+}
+
+func TestProtocol(t *testing.T) {
+	s3test.Each(t, func(t *testing.T, srv *s3test.Server) {
+		t.Run("StaleWriteOnCollectedName", func(t *testing.T) { staleWrite(t, srv) })
+		t.Run("ChainsStayShort", func(t *testing.T) { chainsStayShort(t, srv) })
+		t.Run("Reclamation", func(t *testing.T) { reclamation(t, srv) })
+		t.Run("BodyFormat", func(t *testing.T) { bodyFormat(t, srv) })
+	})
+}
+
+// A writer holding a version whose successor's name was collected creates
+// that name again: the write must be refused, and must not count.
+func staleWrite(t *testing.T, srv *s3test.Server) {
+	ctx := context.Background()
+	s, bucket := open(t, srv, time.Hour)
+	a := mustPut(t, s, "k", "a", driver.CreateOnly())
+	b := mustPut(t, s, "k", "b", driver.MatchVersion(a))
+	c := mustPut(t, s, "k", "c", driver.MatchVersion(b))
+	mustPut(t, s, "k", "d", driver.MatchVersion(c))
+	if _, err := s.Collect(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if ns := names(t, srv, bucket); len(ns) != 2 {
+		t.Fatalf("after collection: %v, want the head and its predecessor", ns)
+	}
+	// b's successor (c) is kept: a plain collision. a's successor (b) was
+	// collected: the create succeeds and must be detected as void.
+	for _, v := range []driver.Version{b, a} {
+		if _, err := s.Put(ctx, "k", []byte("stale"), driver.MatchVersion(v)); !errors.Is(err, driver.ErrConflict) {
+			t.Fatalf("put on stale version %s = %v, want a conflict", v, err)
+		}
+		if err := s.Delete(ctx, "k", driver.MatchVersion(v)); !errors.Is(err, driver.ErrConflict) {
+			t.Fatalf("delete on stale version %s = %v, want a conflict", v, err)
+		}
+		mustGet(t, s, "k", "d")
+	}
+	// The stale objects never count and are collected.
+	if _, err := s.Collect(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if ns := names(t, srv, bucket); len(ns) != 2 {
+		t.Fatalf("after collecting void writes: %v", ns)
+	}
+	mustGet(t, s, "k", "d")
+}
+
+func chainsStayShort(t *testing.T, srv *s3test.Server) {
+	ctx := context.Background()
+	s, bucket := open(t, srv, time.Hour)
+	v := mustPut(t, s, "renewed", "0", driver.CreateOnly())
+	for i := 1; i <= 30; i++ {
+		v = mustPut(t, s, "renewed", strings.Repeat("x", i), driver.MatchVersion(v))
+		if i%10 == 0 {
+			if _, err := s.Get(ctx, "renewed"); err != nil { // a read queues the collection
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := s.Collect(ctx, "renewed"); err != nil {
+		t.Fatal(err)
+	}
+	if ns := names(t, srv, bucket); len(ns) != 2 {
+		t.Fatalf("after 30 writes and collection: %d objects %v, want 2", len(ns), ns)
+	}
+	mustGet(t, s, "renewed", strings.Repeat("x", 30))
+}
+
+// A deleted key keeps one tombstone until it is older than the retention,
+// then costs nothing; a writer holding a version from before the deletion
+// is refused even after the key's storage is gone; a new creation works.
+func reclamation(t *testing.T, srv *s3test.Server) {
+	ctx := context.Background()
+	s, bucket := open(t, srv, time.Second)
+	a := mustPut(t, s, "gone", "a", driver.CreateOnly())
+	b := mustPut(t, s, "gone", "b", driver.MatchVersion(a))
+	if err := s.Delete(ctx, "gone", driver.MatchVersion(b)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "gone"); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("get after delete = %v", err)
+	}
+	if _, err := s.Collect(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if ns := names(t, srv, bucket); len(ns) != 1 {
+		t.Fatalf("young tombstone: %v, want the tombstone alone", ns)
+	}
+	// Ages are measured on the server's clock, in whole seconds.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(names(t, srv, bucket)) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("tombstone not reclaimed: %v", names(t, srv, bucket))
+		}
+		time.Sleep(200 * time.Millisecond)
+		if _, err := s.Collect(ctx, "gone"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range []driver.Version{a, b} {
+		if _, err := s.Put(ctx, "gone", []byte("stale"), driver.MatchVersion(v)); !errors.Is(err, driver.ErrConflict) {
+			t.Fatalf("put on a version from before the deletion = %v, want a conflict", err)
+		}
+		if _, err := s.Get(ctx, "gone"); !errors.Is(err, driver.ErrNotFound) {
+			t.Fatalf("a void write became visible: %v", err)
+		}
+	}
+	mustPut(t, s, "gone", "again", driver.CreateOnly())
+	mustGet(t, s, "gone", "again")
+}
+
+func bodyFormat(t *testing.T, srv *s3test.Server) {
+	ctx := context.Background()
+	s, bucket := open(t, srv, time.Hour)
+	mustPut(t, s, "f", "value", driver.CreateOnly())
+	ns := names(t, srv, bucket)
+	if len(ns) != 1 || !strings.HasPrefix(ns[0], "p/f!!0000000000000001-") {
+		t.Fatalf("objects = %v", ns)
+	}
+	cl := srv.Client(t)
+	out, err := cl.GetObject(ctx, &awss3.GetObjectInput{Bucket: &bucket, Key: &ns[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(out.Body)
+	out.Body.Close()
+	if b := body.Bytes(); len(b) != 18+5 || string(b[:4]) != "ORBS" || b[4] != 1 || b[5] != 'v' || string(b[18:]) != "value" {
+		t.Fatalf("body = %q", b)
+	}
+	// A foreign object under a chain name is reported, not decoded.
+	bad := "p/g!!0000000000000001-0000000000000000"
+	if _, err := cl.PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: &bad, Body: strings.NewReader("not orbit's")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "g"); !errors.Is(err, driver.ErrCorrupt) || !strings.Contains(err.Error(), bad) {
+		t.Fatalf("get of a foreign object = %v", err)
+	}
+}
