@@ -23,6 +23,7 @@ import (
 	_ "github.com/orbit-go/orbit/persistence/etcd"
 	_ "github.com/orbit-go/orbit/persistence/memory"
 	_ "github.com/orbit-go/orbit/persistence/redis"
+	_ "github.com/orbit-go/orbit/persistence/s3"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".

@@ -86,6 +86,13 @@ disk_backup = { path = "`+backup+`" }
 	if code != 1 || !strings.Contains(out, "unavailable") || !strings.Contains(out, "127.0.0.1:1") {
 		t.Fatalf("check of an unreachable redis: exit %d\n%s", code, out)
 	}
+	writeFile(t, path, "[providers.s]\ntype = \"S3\"\nendpoint = \"http://127.0.0.1:1\"\nenable_ssl = false\nbucket = \"orbit-data\"\n"+
+		"access_key_id = \"AK\"\nsecret_access_key = \"sk-Secret-8\"\nconnection_timeout = 1\nretry_count = 0\n")
+	code, out, _ = runCLI(t, "check", "--config", path)
+	if code != 1 || !strings.Contains(out, "unavailable") || !strings.Contains(out, "127.0.0.1:1") ||
+		!strings.Contains(out, "orbit-data") || strings.Contains(out, "sk-Secret-8") {
+		t.Fatalf("check of an unreachable S3 endpoint: exit %d\n%s", code, out)
+	}
 	if code, _, errOut := runCLI(t, "check"); code != 1 || !strings.Contains(errOut, "--config") {
 		t.Fatalf("check without --config: exit %d, %q", code, errOut)
 	}

@@ -34,12 +34,11 @@ func (b *bucket) classify(op, name string, err error) error {
 	case status == http.StatusPreconditionFailed || code == "PreconditionFailed",
 		code == "ConditionalRequestConflict":
 		sentinel = driver.ErrConflict
-	case code == "NoSuchBucket":
+	case code == "NoSuchBucket" || name == "" && (status == http.StatusNotFound || code == "NotFound"):
+		// HeadBucket's 404 has no body, so no NoSuchBucket code.
 		sentinel, hint = driver.ErrUnavailable, "the bucket does not exist"
-	case code == "NoSuchKey" || code == "NotFound" || status == http.StatusNotFound && name != "":
+	case code == "NoSuchKey" || code == "NotFound" || status == http.StatusNotFound:
 		sentinel = driver.ErrNotFound
-	case status == http.StatusNotFound:
-		sentinel, hint = driver.ErrUnavailable, "the bucket does not exist"
 	case status == http.StatusForbidden || status == http.StatusUnauthorized ||
 		code == "AccessDenied" || code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch":
 		sentinel, hint = driver.ErrUnavailable, "access denied: check the credentials and the bucket policy"
