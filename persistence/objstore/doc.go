@@ -19,7 +19,7 @@
 // An object is never overwritten. Every write of a key K creates a new
 // object, named after the one it replaces:
 //
-//	<prefix>enc(K)!!<seq>-<pred>
+//	<prefix>enc(K)!!/<seq>-<pred>
 //
 // seq numbers the writes of K; pred is a 64-bit fingerprint (FNV-1a) of
 // the entity tag of the object replaced, or 0 for a creation (a write

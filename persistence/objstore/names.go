@@ -6,21 +6,29 @@ import (
 	"strings"
 )
 
-// Object names. The objects of one key K form its chain:
+// Object names. The objects of one key K form its chain, in a folder of
+// their own:
 //
-//	<prefix>enc(K)!!<seq>-<pred>
+//	<prefix>enc(K)!!/<seq>-<pred>
 //
 // where <seq> and <pred> are 16 lowercase hex digits: seq numbers the
 // writes of K, pred is the fingerprint of the entity tag of the object this
 // one replaced (0 for a creation). enc escapes the bytes 0x01..0x21 as '!'
 // followed by the byte plus 0x22, so that:
-//   - "!!" occurs only as the separator;
-//   - enc preserves byte order, and enc(K)+"!!..." sorts before every
+//   - "!!" occurs only in the separator;
+//   - enc preserves byte order, and enc(K)+"!!/..." sorts before every
 //     enc(K+suffix): a listing of object names is a listing of keys in key
 //     order, each key's chain in ascending seq order;
-//   - names contain no control characters (XML listings cannot carry them).
+//   - names contain no control characters (XML listings cannot carry them);
+//   - each chain is one folder: servers that store objects as files
+//     (versitygw, MinIO) list a chain without reading its neighbours, and
+//     a key's folder never collides with the folder of a longer key.
+//
+// Servers that store objects as files also clean paths: keys with empty
+// or "." / ".." path components ("a//b", "a/./b") are not stored as
+// given there. The lease logic never produces such keys.
 const (
-	sep       = "!!"
+	sep       = "!!/"
 	hexDigits = 16
 	suffixLen = len(sep) + hexDigits + 1 + hexDigits
 	// afterChain sorts after every chain suffix of a key and before the

@@ -181,7 +181,7 @@ func bodyFormat(t *testing.T, srv *s3test.Server) {
 	s, bucket := open(t, srv, time.Hour)
 	mustPut(t, s, "f", "value", driver.CreateOnly())
 	ns := names(t, srv, bucket)
-	if len(ns) != 1 || !strings.HasPrefix(ns[0], "p/f!!0000000000000001-") {
+	if len(ns) != 1 || !strings.HasPrefix(ns[0], "p/f!!/0000000000000001-") {
 		t.Fatalf("objects = %v", ns)
 	}
 	cl := srv.Client(t)
@@ -196,7 +196,7 @@ func bodyFormat(t *testing.T, srv *s3test.Server) {
 		t.Fatalf("body = %q", b)
 	}
 	// A foreign object under a chain name is reported, not decoded.
-	bad := "p/g!!0000000000000001-0000000000000000"
+	bad := "p/g!!/0000000000000001-0000000000000000"
 	if _, err := cl.PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: &bad, Body: strings.NewReader("not orbit's")}); err != nil {
 		t.Fatal(err)
 	}

@@ -240,6 +240,14 @@ func (s *Store) apply(ctx context.Context, key, cp string, body, value []byte, c
 		}
 		return s.create(ctx, key, cp, body, value)
 	default:
+		if !tomb {
+			// Most unconditional writes create a key (the lease logic's
+			// index entries): try that first, without a listing.
+			v, err := s.createAt(ctx, key, cp, 1, body, value)
+			if !errors.Is(err, driver.ErrConflict) {
+				return v, err
+			}
+		}
 		for attempt := 0; attempt < maxAttempts; attempt++ {
 			c, err := s.readChain(ctx, key, cp)
 			if err != nil {
