@@ -45,7 +45,7 @@
 //     "a/b", "./x" as "x"); gofakes3 stores any key as is;
 //   - under 16 concurrent writers versitygw's If-Match once let two
 //     writers win in 20 rounds (If-None-Match "*" was always exclusive),
-//     see /work/shared/TEST-BACKENDS.md; gofakes3 was atomic.
+//     measured when the test servers were chosen; gofakes3 was atomic.
 //
 // This package links the AWS SDK and gofakes3: import it from _test.go
 // files only.
