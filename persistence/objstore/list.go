@@ -25,7 +25,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts driver.ListOptions
 		limit = DefaultPageSize
 	}
 	namePrefix := string(encodeKey([]byte(s.o.Prefix), prefix))
-	after := ""
+	after := namePrefix // see readChain
 	if opts.StartAfter != "" {
 		after = string(encodeKey([]byte(s.o.Prefix), opts.StartAfter)) + afterChain
 	}

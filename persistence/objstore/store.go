@@ -101,7 +101,9 @@ func (s *Store) chainPrefix(key string) (string, error) {
 // readChain lists the objects of one key.
 func (s *Store) readChain(ctx context.Context, key, cp string) (*chain, error) {
 	c := &chain{key: key}
-	after := ""
+	// Starting after the prefix itself changes nothing on S3, and lets
+	// servers that scan from the marker (gofakes3) skip the names before.
+	after := cp
 	for {
 		page, err := s.b.List(ctx, cp, after, listPage)
 		if err != nil {

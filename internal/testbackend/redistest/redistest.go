@@ -25,16 +25,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/orbit-go/orbit/internal/testbackend"
+	"github.com/orbit-go/orbit/internal/testbackend/proc"
 )
 
 const (
@@ -147,15 +146,7 @@ type Server struct {
 	opts          options
 	adminTLS      *tls.Config
 
-	mu       sync.Mutex
-	proc     *process // nil while stopped
-	logShown bool     // fatal printed the log already
-}
-
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	err  error         // Wait's result, set before done is closed
+	child proc.Child // the redis-server process, LogFile
 }
 
 // Start starts a redis-server for the test with the options, waits until
@@ -183,6 +174,7 @@ func start(t testing.TB, o options) *Server {
 	bin := testbackend.Require(t, "redis-server", serverHint)
 	s := &Server{bin: bin, opts: o, Dir: t.TempDir(), Password: o.password}
 	s.LogFile = filepath.Join(s.Dir, "redis.log")
+	s.child.LogFile = s.LogFile
 	s.conf = filepath.Join(s.Dir, "redis.conf")
 	if o.aclUser != "" {
 		s.ACLUser, s.ACLPassword = o.aclUser, o.aclPassword
@@ -210,11 +202,8 @@ func start(t testing.TB, o options) *Server {
 	}
 	t.Cleanup(func() {
 		s.stop(t, syscall.SIGTERM)
-		s.mu.Lock()
-		shown := s.logShown
-		s.mu.Unlock()
-		if t.Failed() && !shown {
-			t.Logf("redistest: redis-server %s log (%s):\n%s", s.Addr, s.LogFile, s.logTail(40))
+		if t.Failed() && !s.child.LogShown() {
+			t.Logf("redistest: redis-server %s log (%s):\n%s", s.Addr, s.LogFile, s.child.LogTail(40))
 		}
 	})
 	// A port found free may be taken by another process before the server
@@ -238,7 +227,7 @@ func start(t testing.TB, o options) *Server {
 			return s
 		}
 		s.stop(t, syscall.SIGKILL)
-		if attempt == 3 || !strings.Contains(s.log(), "Address already in use") {
+		if attempt == 3 || !strings.Contains(s.child.Log(), "Address already in use") {
 			s.fatal(t, "start", err)
 		}
 	}
@@ -318,61 +307,15 @@ func quote(v string) string {
 
 // launch starts the process and waits until it is ready.
 func (s *Server) launch() error {
-	s.mu.Lock()
-	if s.proc != nil {
-		s.mu.Unlock()
-		return errors.New("already running")
-	}
-	logf, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	p, err := s.child.Start(s.bin, []string{s.conf}, s.Dir, nil)
 	if err != nil {
-		s.mu.Unlock()
 		return err
 	}
-	cmd := exec.Command(s.bin, s.conf)
-	cmd.Dir = s.Dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = sysProcAttr()
-	err = cmd.Start()
-	_ = logf.Close() // the child has its own descriptor
-	if err != nil {
-		s.mu.Unlock()
-		return err
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	s.proc = p
-	s.mu.Unlock()
-	return s.waitReady(p)
+	return p.WaitReady(readyTimeout, 20*time.Millisecond, s.ready)
 }
 
-// waitReady polls until the server answers PING as admin and is not
-// loading its data, or the process exits, or readyTimeout passes.
-func (s *Server) waitReady(p *process) error {
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		select {
-		case <-p.done:
-			return fmt.Errorf("redis-server exited while starting (%v)", p.err)
-		default:
-		}
-		err := s.ready()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %s: %w", readyTimeout, err)
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("redis-server exited while starting (%v)", p.err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
+// ready reports whether the server answers PING as admin and is not
+// loading its data.
 func (s *Server) ready() error {
 	c, err := s.admin(time.Second)
 	if err != nil {
@@ -411,26 +354,7 @@ func (s *Server) admin(timeout time.Duration) (*Conn, error) {
 // stop signals the running process with sig and waits for it to exit;
 // after SIGTERM it sends SIGKILL when the process outlives stopTimeout.
 func (s *Server) stop(t testing.TB, sig syscall.Signal) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.proc
-	if p == nil {
-		return
-	}
-	s.proc = nil
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-		return
-	case <-time.After(stopTimeout):
-	}
-	t.Logf("redistest: redis-server %s ignored %v for %s: killing it", s.Addr, sig, stopTimeout)
-	_ = p.cmd.Process.Kill()
-	select {
-	case <-p.done:
-	case <-time.After(stopTimeout):
-		t.Errorf("redistest: redis-server %s (pid %d) does not exit after SIGKILL", s.Addr, p.cmd.Process.Pid)
-	}
+	s.child.Stop(t, "redistest: redis-server "+s.Addr, sig, stopTimeout)
 }
 
 // Stop stops the server gracefully (SIGTERM, then SIGKILL after 5 s) and
@@ -460,19 +384,7 @@ func (s *Server) Restart(t testing.TB) {
 }
 
 // Running reports whether the server process is running.
-func (s *Server) Running() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc == nil {
-		return false
-	}
-	select {
-	case <-s.proc.done:
-		return false
-	default:
-		return true
-	}
-}
+func (s *Server) Running() bool { return s.child.Running() }
 
 // URL returns "redis://127.0.0.1:port", or "rediss://127.0.0.1:port" with
 // WithTLS; it never holds credentials.
@@ -522,24 +434,6 @@ func (s *Server) Dial(t testing.TB) *Conn {
 
 func (s *Server) fatal(t testing.TB, what string, err error) {
 	t.Helper()
-	s.mu.Lock()
-	s.logShown = true
-	s.mu.Unlock()
-	t.Fatalf("redistest: %s redis-server on %s: %v\n--- %s ---\n%s", what, s.Addr, err, s.LogFile, s.log())
-}
-
-func (s *Server) log() string {
-	b, err := os.ReadFile(s.LogFile)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	return string(b)
-}
-
-func (s *Server) logTail(n int) string {
-	lines := strings.Split(strings.TrimRight(s.log(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	s.child.SetLogShown()
+	t.Fatalf("redistest: %s redis-server on %s: %v\n--- %s ---\n%s", what, s.Addr, err, s.LogFile, s.child.Log())
 }

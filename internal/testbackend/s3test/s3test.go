@@ -59,6 +59,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,6 +71,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/orbit-go/orbit/internal/testbackend"
+	"github.com/orbit-go/orbit/internal/testbackend/proc"
 )
 
 // Kinds of Server.
@@ -120,10 +122,10 @@ type Server struct {
 	dataDir string
 	metaArg []string // --sidecar DIR when the folder lacks user xattrs
 
-	mu       sync.Mutex
-	fake     *httptest.Server // nil while stopped
-	proc     *process         // nil while stopped
-	logShown bool
+	child proc.Child // the versitygw process, LogFile
+
+	mu   sync.Mutex
+	fake *httptest.Server // nil while stopped
 }
 
 // StartFake starts gofakes3 in process with a memory backend
@@ -209,11 +211,7 @@ func (s *Server) NewBucket(t testing.TB) string {
 // memory.
 func (s *Server) Stop(t testing.TB) {
 	t.Helper()
-	if s.Kind == KindFake {
-		s.stopFake(false)
-		return
-	}
-	s.stopProc(t, sigTerm)
+	s.halt(t, false)
 }
 
 // Kill stops the server like a crash: versitygw gets SIGKILL; gofakes3
@@ -221,11 +219,19 @@ func (s *Server) Stop(t testing.TB) {
 // the server to be gone and does nothing when it is stopped.
 func (s *Server) Kill(t testing.TB) {
 	t.Helper()
-	if s.Kind == KindFake {
-		s.stopFake(true)
-		return
+	s.halt(t, true)
+}
+
+// halt is Stop, or Kill when kill is true.
+func (s *Server) halt(t testing.TB, kill bool) {
+	switch {
+	case s.Kind == KindFake:
+		s.stopFake(kill)
+	case kill:
+		s.stopProc(t, syscall.SIGKILL)
+	default:
+		s.stopProc(t, syscall.SIGTERM)
 	}
-	s.stopProc(t, sigKill)
 }
 
 // Restart starts the stopped server again on the same address with the
@@ -247,20 +253,12 @@ func (s *Server) Restart(t testing.TB) {
 
 // Running reports whether the server is running.
 func (s *Server) Running() bool {
+	if s.Kind != KindFake {
+		return s.child.Running()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.Kind == KindFake {
-		return s.fake != nil
-	}
-	if s.proc == nil {
-		return false
-	}
-	select {
-	case <-s.proc.done:
-		return false
-	default:
-		return true
-	}
+	return s.fake != nil
 }
 
 func (s *Server) stopFake(kill bool) {
@@ -280,7 +278,7 @@ func (s *Server) restartFake() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fake != nil {
-		return errAlreadyRunning
+		return proc.ErrRunning
 	}
 	l, err := listen(s.addr)
 	if err != nil {
@@ -313,8 +311,6 @@ func (s *Server) fatal(t testing.TB, what string, err error) {
 	if s.Kind == KindFake {
 		t.Fatalf("s3test: %s on gofakes3 %s: %v", what, s.Endpoint, err)
 	}
-	s.mu.Lock()
-	s.logShown = true
-	s.mu.Unlock()
-	t.Fatalf("s3test: %s on versitygw %s: %v\n--- %s ---\n%s", what, s.Endpoint, err, s.LogFile, s.logTail(60))
+	s.child.SetLogShown()
+	t.Fatalf("s3test: %s on versitygw %s: %v\n--- %s ---\n%s", what, s.Endpoint, err, s.LogFile, s.child.LogTail(60))
 }

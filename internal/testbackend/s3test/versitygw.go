@@ -3,7 +3,6 @@ package s3test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,18 +28,7 @@ const (
 	readyTimeout = 20 * time.Second
 	// stopTimeout is how long Stop waits after SIGTERM before SIGKILL.
 	stopTimeout = 5 * time.Second
-
-	sigTerm = syscall.SIGTERM
-	sigKill = syscall.SIGKILL
 )
-
-var errAlreadyRunning = errors.New("already running")
-
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	err  error         // Wait's result, set before done is closed
-}
 
 // Bin returns the path of the versitygw program: "versitygw" on PATH if
 // there is one, else .tools/bin/versitygw in the repository root (the
@@ -111,6 +99,7 @@ func Start(t testing.TB) *Server {
 		bin:       bin,
 		dataDir:   filepath.Join(dir, "data"),
 	}
+	s.child.LogFile = s.LogFile
 	if err := os.Mkdir(s.dataDir, 0o700); err != nil {
 		t.Fatalf("s3test: %v", err)
 	}
@@ -122,12 +111,9 @@ func Start(t testing.TB) *Server {
 		s.metaArg = []string{"--sidecar", meta}
 	}
 	t.Cleanup(func() {
-		s.stopProc(t, sigTerm)
-		s.mu.Lock()
-		shown := s.logShown
-		s.mu.Unlock()
-		if t.Failed() && !shown {
-			t.Logf("s3test: versitygw %s log (%s):\n%s", s.Endpoint, s.LogFile, s.logTail(40))
+		s.stopProc(t, syscall.SIGTERM)
+		if t.Failed() && !s.child.LogShown() {
+			t.Logf("s3test: versitygw %s log (%s):\n%s", s.Endpoint, s.LogFile, s.child.LogTail(40))
 		}
 	})
 	// A port found free may be taken by another process before the server
@@ -139,8 +125,8 @@ func Start(t testing.TB) *Server {
 		if err == nil {
 			break
 		}
-		s.stopProc(t, sigKill)
-		if attempt == 3 || !strings.Contains(s.log(), "address already in use") {
+		s.stopProc(t, syscall.SIGKILL)
+		if attempt == 3 || !strings.Contains(s.child.Log(), "address already in use") {
 			s.fatal(t, "start", err)
 		}
 	}
@@ -179,110 +165,34 @@ func env() []string {
 
 // launch starts the process and waits until it answers HTTP.
 func (s *Server) launch() error {
-	s.mu.Lock()
-	if s.proc != nil {
-		s.mu.Unlock()
-		return errAlreadyRunning
-	}
-	logf, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	p, err := s.child.Start(s.bin, s.args(), s.Dir, env())
 	if err != nil {
-		s.mu.Unlock()
 		return err
 	}
-	cmd := exec.Command(s.bin, s.args()...)
-	cmd.Dir = s.Dir
-	cmd.Env = env()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = sysProcAttr()
-	err = cmd.Start()
-	_ = logf.Close() // the child has its own descriptor
-	if err != nil {
-		s.mu.Unlock()
-		return err
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	s.proc = p
-	s.mu.Unlock()
-	return s.waitReady(p)
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	return p.WaitReady(readyTimeout, 10*time.Millisecond, func() error { return s.answers(hc) })
 }
 
-// waitReady polls until the server answers an HTTP request (any status:
-// an unsigned request gets 403), the process exits, or readyTimeout
-// passes.
-func (s *Server) waitReady(p *process) error {
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		select {
-		case <-p.done:
-			return fmt.Errorf("versitygw exited while starting (%v)", p.err)
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/", nil)
-		if err != nil {
-			cancel()
-			return err
-		}
-		resp, err := hc.Do(req)
-		cancel()
-		if err == nil {
-			_ = resp.Body.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not answering after %s: %w", readyTimeout, err)
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("versitygw exited while starting (%v)", p.err)
-		case <-time.After(10 * time.Millisecond):
-		}
+// answers reports whether the server answers an HTTP request (any status:
+// an unsigned request gets 403).
+func (s *Server) answers(hc *http.Client) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/", nil)
+	if err != nil {
+		return err
 	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	return nil
 }
 
 // stopProc signals the running process with sig and waits for it to
 // exit; after SIGTERM it sends SIGKILL when the process outlives
 // stopTimeout.
 func (s *Server) stopProc(t testing.TB, sig syscall.Signal) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.proc
-	if p == nil {
-		return
-	}
-	s.proc = nil
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-		return
-	case <-time.After(stopTimeout):
-	}
-	t.Logf("s3test: versitygw %s ignored %v for %s: killing it", s.Endpoint, sig, stopTimeout)
-	_ = p.cmd.Process.Kill()
-	select {
-	case <-p.done:
-	case <-time.After(stopTimeout):
-		t.Errorf("s3test: versitygw %s (pid %d) does not exit after SIGKILL", s.Endpoint, p.cmd.Process.Pid)
-	}
-}
-
-func (s *Server) log() string {
-	b, err := os.ReadFile(s.LogFile)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	return string(b)
-}
-
-func (s *Server) logTail(n int) string {
-	lines := strings.Split(strings.TrimRight(s.log(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	s.child.Stop(t, "s3test: versitygw "+s.Endpoint, sig, stopTimeout)
 }

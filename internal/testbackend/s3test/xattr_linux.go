@@ -6,13 +6,6 @@ import (
 	"syscall"
 )
 
-// sysProcAttr makes the kernel kill versitygw when the test process dies
-// without its cleanup (a panic, a test timeout), so that no server
-// outlives the test binary.
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
-
 // userXattrs reports whether files in dir can carry user extended
 // attributes (tmpfs before Linux 6.6, some overlay and network
 // filesystems cannot), by setting one on a scratch file.
