@@ -156,11 +156,12 @@ func StartFake(t testing.TB) *Server {
 // Each runs fn as the subtests "gofakes3" (StartFake) and "versitygw"
 // (Start, which skips the subtest when versitygw is not installed, or
 // fails it when ORBIT_REQUIRE_BACKENDS=1). Each subtest gets its own
-// server.
+// server; the two run in parallel (gofakes3 works in the test process,
+// versitygw in its own), so fn must not share state between them.
 func Each(t *testing.T, fn func(t *testing.T, s *Server)) {
 	t.Helper()
-	t.Run(KindFake, func(t *testing.T) { fn(t, StartFake(t)) })
-	t.Run(KindVersitygw, func(t *testing.T) { fn(t, Start(t)) })
+	t.Run(KindFake, func(t *testing.T) { t.Parallel(); fn(t, StartFake(t)) })
+	t.Run(KindVersitygw, func(t *testing.T) { t.Parallel(); fn(t, Start(t)) })
 }
 
 // Client returns a raw aws-sdk-go-v2 client for the server: path-style
