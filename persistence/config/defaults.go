@@ -23,16 +23,17 @@ func DefaultS3Config() S3Config {
 	return S3Config{Region: "us-east-1", Prefix: "orbit", EnableSSL: true, ConnectionTimeout: 30, RetryCount: 3, TombstoneRetention: 600}
 }
 
-// DefaultAzureConfig returns prefix "orbit", 30 s connection timeout and 3
-// retries; the container and credentials are empty (required).
+// DefaultAzureConfig returns prefix "orbit", 30 s connection timeout, 3
+// retries and a 600 s tombstone retention; the container and credentials are
+// empty (required).
 func DefaultAzureConfig() AzureConfig {
-	return AzureConfig{Prefix: "orbit", ConnectionTimeout: 30, RetryCount: 3}
+	return AzureConfig{Prefix: "orbit", ConnectionTimeout: 30, RetryCount: 3, TombstoneRetention: 600}
 }
 
-// DefaultGoogleCloudConfig returns prefix "orbit", 30 s connection timeout
-// and 3 retries; BucketName is empty (required).
+// DefaultGoogleCloudConfig returns prefix "orbit", 30 s connection timeout,
+// 3 retries and a 600 s tombstone retention; BucketName is empty (required).
 func DefaultGoogleCloudConfig() GoogleCloudConfig {
-	return GoogleCloudConfig{Prefix: "orbit", ConnectionTimeout: 30, RetryCount: 3}
+	return GoogleCloudConfig{Prefix: "orbit", ConnectionTimeout: 30, RetryCount: 3, TombstoneRetention: 600}
 }
 
 // DefaultEtcdConfig returns prefix "orbit", lease TTL 300 s, dial and request

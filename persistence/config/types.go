@@ -150,6 +150,9 @@ type AzureConfig struct {
 	Endpoint         string `toml:"endpoint" json:"endpoint" secret:"userinfo"`
 	ConnectionString string `toml:"connection_string" json:"connection_string" secret:"true"`
 	SASToken         string `toml:"sas_token" json:"sas_token" secret:"true"`
+	// TombstoneRetention is how long the last object of a deleted record is
+	// kept before its storage is reclaimed, in seconds.
+	TombstoneRetention int `toml:"tombstone_retention" json:"tombstone_retention"`
 }
 
 // GoogleCloudConfig configures the Google Cloud Storage provider. An empty
@@ -163,6 +166,9 @@ type GoogleCloudConfig struct {
 	RetryCount        int    `toml:"retry_count" json:"retry_count"`
 	// Endpoint overrides the service URL (e.g. an emulator); http or https.
 	Endpoint string `toml:"endpoint" json:"endpoint" secret:"userinfo"`
+	// TombstoneRetention is how long the last object of a deleted record is
+	// kept before its storage is reclaimed, in seconds.
+	TombstoneRetention int `toml:"tombstone_retention" json:"tombstone_retention"`
 }
 
 // EtcdConfig configures the etcd provider. LeaseTTL and timeouts are in

@@ -57,10 +57,15 @@ func (c *S3Config) Validate() error {
 	if c.SSEKMSKeyID != "" && c.ServerSideEncryption != "aws:kms" {
 		p.add("sse_kms_key_id", "requires server_side_encryption = \"aws:kms\"")
 	}
-	if c.TombstoneRetention < 1 {
-		p.add("tombstone_retention", "must be at least 1 second, got %d", c.TombstoneRetention)
-	}
+	checkRetention(&p, c.TombstoneRetention)
 	return p.err()
+}
+
+// checkRetention requires an object store's tombstone_retention ≥ 1 s.
+func checkRetention(p *problems, seconds int) {
+	if seconds < 1 {
+		p.add("tombstone_retention", "must be at least 1 second, got %d", seconds)
+	}
 }
 
 // Validate requires container_name and exactly one way to authenticate:
@@ -94,6 +99,7 @@ func (c *AzureConfig) Validate() error {
 	}
 	nonNegative(&p, "connection_timeout", int64(c.ConnectionTimeout))
 	nonNegative(&p, "retry_count", int64(c.RetryCount))
+	checkRetention(&p, c.TombstoneRetention)
 	return p.err()
 }
 
@@ -110,6 +116,7 @@ func (c *GoogleCloudConfig) Validate() error {
 	}
 	nonNegative(&p, "connection_timeout", int64(c.ConnectionTimeout))
 	nonNegative(&p, "retry_count", int64(c.RetryCount))
+	checkRetention(&p, c.TombstoneRetention)
 	return p.err()
 }
 
