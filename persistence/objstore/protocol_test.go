@@ -195,6 +195,13 @@ func bodyFormat(t *testing.T, srv *s3test.Server) {
 	if b := body.Bytes(); len(b) != 18+5 || string(b[:4]) != "ORBS" || b[4] != 1 || b[5] != 'v' || string(b[18:]) != "value" {
 		t.Fatalf("body = %q", b)
 	}
+	// An empty value is a value, not a deletion.
+	if _, err := s.Put(ctx, "nil", nil, driver.CreateOnly()); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := s.Get(ctx, "nil"); err != nil || len(e.Value) != 0 {
+		t.Fatalf("get of an empty value = %q, %v", e.Value, err)
+	}
 	// A foreign object under a chain name is reported, not decoded.
 	bad := "p/g!!/0000000000000001-0000000000000000"
 	if _, err := cl.PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: &bad, Body: strings.NewReader("not orbit's")}); err != nil {

@@ -191,6 +191,9 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, cond driver.C
 	if err != nil {
 		return driver.Version{}, err
 	}
+	if value == nil {
+		value = []byte{} // nil marks a tombstone below
+	}
 	v, err := s.apply(ctx, key, cp, encodeValue(value), value, cond)
 	if err != nil {
 		return driver.Version{}, fmt.Errorf("put %q (%s): %w", key, cond, err)
