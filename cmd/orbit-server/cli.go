@@ -21,6 +21,7 @@ import (
 
 	// The storage providers compiled into this binary.
 	_ "github.com/orbit-go/orbit/persistence/etcd"
+	_ "github.com/orbit-go/orbit/persistence/flash"
 	_ "github.com/orbit-go/orbit/persistence/memory"
 	_ "github.com/orbit-go/orbit/persistence/redis"
 	_ "github.com/orbit-go/orbit/persistence/s3"

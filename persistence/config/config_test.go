@@ -96,7 +96,7 @@ func TestSpecExampleValues(t *testing.T) {
 
 	flash := mustLoad(t, "spec_flash.toml").Providers["flash"].(*FlashConfig)
 	wantFlash := &FlashConfig{DataDir: "/nvme/orbit", EnableMultipathing: true, IODepth: 32, BlockSize: 4096,
-		CacheSize: 1073741824, Compression: CompressionLz4, Paths: []string{"/nvme0/orbit", "/nvme1/orbit", "/nvme2/orbit"}}
+		CacheSize: 1073741824, Compression: CompressionLz4, Paths: []string{"/nvme0/orbit", "/nvme1/orbit", "/nvme2/orbit"}, Sync: true}
 	if !reflect.DeepEqual(flash, wantFlash) {
 		t.Errorf("flash = %v, want %v", flash, wantFlash)
 	}

@@ -60,10 +60,11 @@ func DefaultMinIOConfig() MinIOConfig {
 	return MinIOConfig{Region: "us-east-1", Prefix: "orbit"}
 }
 
-// DefaultFlashConfig returns I/O depth 32, block size 4096, a 64 MiB cache
-// and Lz4 compression; DataDir (or Paths) is empty (required).
+// DefaultFlashConfig returns I/O depth 32, block size 4096, a 64 MiB cache,
+// Lz4 compression, a majority write quorum and synced writes; DataDir (or
+// Paths) is empty (required).
 func DefaultFlashConfig() FlashConfig {
-	return FlashConfig{IODepth: 32, BlockSize: 4096, CacheSize: 64 << 20, Compression: CompressionLz4}
+	return FlashConfig{IODepth: 32, BlockSize: 4096, CacheSize: 64 << 20, Compression: CompressionLz4, Sync: true}
 }
 
 // DefaultCompositeConfig returns sync interval 60 s, health check interval

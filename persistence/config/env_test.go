@@ -57,6 +57,8 @@ func TestTypedEnvLoaders(t *testing.T) {
 	t.Setenv("T_FLASH_PATHS", "/a,/b")
 	t.Setenv("T_FLASH_ENABLE_MULTIPATHING", "TRUE")
 	t.Setenv("T_FLASH_CACHE_SIZE", "1099511627776")
+	t.Setenv("T_FLASH_WRITE_QUORUM", "2")
+	t.Setenv("T_FLASH_SYNC", "false")
 	t.Setenv("T_K8S_IN_CLUSTER", "1")
 	t.Setenv("T_REDIS_URL", "rediss://u:pw@h:6380")
 	t.Setenv("T_AZURE_CONNECTION_STRING", "UseDevelopmentStorage=true")
@@ -74,7 +76,7 @@ func TestTypedEnvLoaders(t *testing.T) {
 		t.Errorf("etcd: %v, %v", etcd, err)
 	}
 	flash, err := FlashConfigFromEnv("T_FLASH")
-	if err != nil || !flash.EnableMultipathing || len(flash.Paths) != 2 || flash.CacheSize != 1<<40 {
+	if err != nil || !flash.EnableMultipathing || len(flash.Paths) != 2 || flash.CacheSize != 1<<40 || flash.WriteQuorum != 2 || flash.Sync {
 		t.Errorf("flash: %v, %v", flash, err)
 	}
 	k8s, err := KubernetesConfigFromEnv("T_K8S")

@@ -236,7 +236,8 @@ type MinIOConfig struct {
 }
 
 // FlashConfig configures the flash-optimised local storage provider.
-// BlockSize and CacheSize are in bytes.
+// BlockSize and CacheSize are in bytes. See docs/flash.md for what each key
+// maps to in the storage engine.
 type FlashConfig struct {
 	DataDir            string      `toml:"data_dir" json:"data_dir"`
 	EnableMultipathing bool        `toml:"enable_multipathing" json:"enable_multipathing"`
@@ -245,6 +246,13 @@ type FlashConfig struct {
 	CacheSize          int64       `toml:"cache_size" json:"cache_size"`
 	Compression        Compression `toml:"compression" json:"compression"`
 	Paths              []string    `toml:"paths" json:"paths"`
+	// WriteQuorum (not in the spec) is how many in-sync paths must apply a
+	// write for it to succeed; 0 means a majority of the paths.
+	WriteQuorum int `toml:"write_quorum" json:"write_quorum"`
+	// Sync (not in the spec) fsyncs the write-ahead log of every path
+	// before a write is acknowledged; false acknowledges writes that a
+	// crash may lose.
+	Sync bool `toml:"sync" json:"sync"`
 }
 
 // CompositeConfig configures a primary provider with a failover backup.

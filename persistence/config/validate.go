@@ -231,8 +231,11 @@ func (c *MinIOConfig) Validate() error {
 }
 
 // Validate requires data_dir or paths (non-empty, distinct); io_depth
-// 1..1024; block_size a power of two in 512..65536; cache_size ≥ 0; a known
-// compression; enable_multipathing needs at least two paths.
+// 1..1024; block_size a power of two in 512..65536; cache_size ≥ 0;
+// compression None, Lz4 or Zstd (Gzip is known but has no codec in the
+// Flash engine); enable_multipathing needs at least two paths, and two or
+// more paths need enable_multipathing; without it a single path (data_dir,
+// or the one entry of paths); write_quorum 0..the number of paths.
 func (c *FlashConfig) Validate() error {
 	if c == nil {
 		return errNilConfig(TypeFlash)
@@ -251,8 +254,20 @@ func (c *FlashConfig) Validate() error {
 		}
 		seen[s] = true
 	}
-	if c.EnableMultipathing && len(c.Paths) < 2 {
+	switch {
+	case c.EnableMultipathing && len(c.Paths) < 2:
 		p.add("enable_multipathing", "requires at least 2 paths, got %d", len(c.Paths))
+	case !c.EnableMultipathing && len(c.Paths) > 1:
+		p.add("enable_multipathing", "must be true to use %d paths (without it the store has one path)", len(c.Paths))
+	case !c.EnableMultipathing && len(c.Paths) == 1 && c.DataDir != "":
+		p.add("paths", "must be empty when data_dir is set and enable_multipathing is false (the store has one path)")
+	}
+	paths := 1
+	if c.EnableMultipathing {
+		paths = len(c.Paths)
+	}
+	if c.WriteQuorum < 0 || c.WriteQuorum > max(paths, 1) {
+		p.add("write_quorum", "must be between 0 (a majority) and %d (the number of paths), got %d", max(paths, 1), c.WriteQuorum)
 	}
 	if c.IODepth < 1 || c.IODepth > 1024 {
 		p.add("io_depth", "must be between 1 and 1024, got %d", c.IODepth)
@@ -261,7 +276,11 @@ func (c *FlashConfig) Validate() error {
 		p.add("block_size", "must be a power of two between 512 and 65536, got %d", c.BlockSize)
 	}
 	nonNegative(&p, "cache_size", c.CacheSize)
-	checkCompression(&p, "compression", c.Compression)
+	if c.Compression == CompressionGzip {
+		p.add("compression", "Gzip is not available for Flash (its storage engine has no gzip codec); use None, Lz4 or Zstd")
+	} else {
+		checkCompression(&p, "compression", c.Compression)
+	}
 	return p.err()
 }
 

@@ -124,10 +124,25 @@ func TestProviderValidate(t *testing.T) {
 			"block_size: must be a power of two between 512 and 65536, got 131072", "io_depth: must be between 1 and 1024, got 1025"}},
 		{"flash multipath", with(okFlash(), func(c *FlashConfig) { c.EnableMultipathing, c.Paths = true, []string{"/a"} }),
 			[]string{"enable_multipathing: requires at least 2 paths, got 1"}},
-		{"flash paths", with(okFlash(), func(c *FlashConfig) { c.Paths = []string{"/a", "", "/a"} }),
+		{"flash paths", with(okFlash(), func(c *FlashConfig) { c.EnableMultipathing, c.Paths = true, []string{"/a", "", "/a"} }),
 			[]string{"paths[1]: must not be empty", `paths[2]: duplicate path "/a"`}},
 		{"flash compression", with(okFlash(), func(c *FlashConfig) { c.Compression = "lz4" }),
 			[]string{`compression: must be one of None, Gzip, Lz4, Zstd, got "lz4"`}},
+		{"flash gzip", with(okFlash(), func(c *FlashConfig) { c.Compression = CompressionGzip }),
+			[]string{"compression: Gzip is not available for Flash (its storage engine has no gzip codec); use None, Lz4 or Zstd"}},
+		{"flash paths without multipathing", with(okFlash(), func(c *FlashConfig) { c.DataDir, c.Paths = "", []string{"/a", "/b"} }),
+			[]string{"enable_multipathing: must be true to use 2 paths (without it the store has one path)"}},
+		{"flash data_dir and one path", with(okFlash(), func(c *FlashConfig) { c.Paths = []string{"/a"} }),
+			[]string{"paths: must be empty when data_dir is set and enable_multipathing is false (the store has one path)"}},
+		{"flash multipath with data_dir (the spec's example)", with(okFlash(), func(c *FlashConfig) {
+			c.EnableMultipathing, c.Paths, c.WriteQuorum = true, []string{"/a", "/b", "/c"}, 3
+		}), nil},
+		{"flash write quorum", with(okFlash(), func(c *FlashConfig) {
+			c.EnableMultipathing, c.Paths, c.WriteQuorum = true, []string{"/a", "/b", "/c"}, 4
+		}),
+			[]string{"write_quorum: must be between 0 (a majority) and 3 (the number of paths), got 4"}},
+		{"flash write quorum single path", with(okFlash(), func(c *FlashConfig) { c.WriteQuorum = -1 }),
+			[]string{"write_quorum: must be between 0 (a majority) and 1 (the number of paths), got -1"}},
 
 		{"composite ok", okComposite(), nil},
 		{"composite empty", ptr(DefaultCompositeConfig()), []string{"primary: must be set", "backup: must be set"}},
