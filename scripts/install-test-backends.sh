@@ -8,7 +8,9 @@
 # redis-benchmark from Debian's redis-server package
 # (internal/testbackend/redistest starts them); S3 needs versitygw, built
 # with `go install` into .tools/bin (internal/testbackend/s3test finds it
-# there or on PATH; gofakes3 runs in the test binary and needs nothing).
+# there or on PATH; gofakes3 runs in the test binary and needs nothing);
+# Azure needs Azurite, installed with npm into .tools/azurite
+# (internal/testbackend/azuritetest finds azurite-blob there or on PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tools
@@ -50,4 +52,24 @@ elif [ -x .tools/bin/versitygw ] && go version -m .tools/bin/versitygw 2>/dev/nu
 else
 	echo "install-test-backends: installing versitygw $versitygw_version into .tools/bin (go install, ~2 min)"
 	GOBIN="$PWD/.tools/bin" go install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version"
+fi
+
+# Azurite (MIT) is Microsoft's Azure Storage emulator, a Node.js program from
+# npm; only its blob service (azurite-blob) is used. 3.35.0 is the last
+# release that runs on Node 20 (3.36 needs Node 22); it declares Node >= 10,
+# so Debian 12's own nodejs (Node 18) does too. It is not added to PATH:
+# azuritetest looks on PATH first, then in .tools/azurite/node_modules/.bin.
+azurite_version=3.35.0
+if command -v azurite-blob >/dev/null; then
+	echo "install-test-backends: azurite-blob present on PATH ($(command -v azurite-blob))"
+elif [ -x .tools/azurite/node_modules/.bin/azurite-blob ] &&
+	grep -q "\"version\": *\"$azurite_version\"" .tools/azurite/node_modules/azurite/package.json 2>/dev/null; then
+	echo "install-test-backends: azurite present (.tools/azurite, $azurite_version)"
+else
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		echo "install-test-backends: installing nodejs and npm (Debian)"
+		apt_install nodejs npm
+	fi
+	echo "install-test-backends: installing azurite $azurite_version into .tools/azurite (npm, ~30 s)"
+	npm install --prefix .tools/azurite --no-audit --no-fund --loglevel=error "azurite@$azurite_version"
 fi

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	// The storage providers compiled into this binary.
+	_ "github.com/orbit-go/orbit/persistence/azure"
 	_ "github.com/orbit-go/orbit/persistence/etcd"
 	_ "github.com/orbit-go/orbit/persistence/flash"
 	_ "github.com/orbit-go/orbit/persistence/memory"

@@ -1,6 +1,6 @@
 // Package objstore implements the driver contract (package driver) on an
 // object store — S3, Azure Blob Storage, Google Cloud Storage — through the
-// five operations of Bucket. Each service's package is a thin Bucket
+// seven operations of Bucket. Each service's package is a thin Bucket
 // adapter on its official client.
 //
 // # What it relies on
