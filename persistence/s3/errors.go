@@ -16,8 +16,14 @@ import (
 // names the operation, the object, the endpoint and the bucket. SDK errors
 // carry no credentials; the request signature is never part of them.
 func (b *bucket) classify(op, name string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%s: %s %q: %w", b.describe, op, name, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The caller's deadline, or the per-attempt HTTP timeout (which
+		// also reads as DeadlineExceeded): either way the service did not
+		// answer in time.
+		return fmt.Errorf("%s: %s %q: %w: %w", b.describe, op, name, err, driver.ErrUnavailable)
 	}
 	code, status := "", 0
 	var ae smithy.APIError
