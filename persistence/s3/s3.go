@@ -10,6 +10,8 @@ package s3
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -206,7 +208,18 @@ func (b *bucket) Create(ctx context.Context, name string, body []byte) (string, 
 		SSEKMSKeyId:          b.kmsKey,
 	})
 	if err != nil {
-		return "", b.classify("create", name, err)
+		err = b.classify("create", name, err)
+		if errors.Is(err, driver.ErrConflict) {
+			// The SDK resends a PUT whose answer was lost; the resend then
+			// finds the object the first attempt created. Bodies are unique
+			// (random bytes in the header), so an object whose ETag is our
+			// body's MD5 is ours (not with SSE-KMS, whose ETags are no MD5).
+			sum := md5.Sum(body)
+			if etag, serr := b.Stat(ctx, name); serr == nil && etag == hex.EncodeToString(sum[:]) {
+				return etag, nil
+			}
+		}
+		return "", err
 	}
 	if out.ETag == nil {
 		return "", fmt.Errorf("%s: create %q: the server returned no ETag: %w", b.describe, name, driver.ErrUnsupported)
