@@ -32,9 +32,11 @@ package testbackend
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 )
@@ -103,4 +105,23 @@ func RandomHex(t testing.TB, n int) string {
 		t.Fatalf("testbackend: random bytes: %v", err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// RepoRoot returns the nearest folder at or above the working directory
+// that holds a go.mod: where the install script puts tools (.tools/).
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
 }

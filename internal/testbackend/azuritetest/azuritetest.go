@@ -124,7 +124,7 @@ func Bin(t testing.TB) string {
 		bin = p
 	} else {
 		where := filepath.FromSlash(toolsBin) + " in the repository root"
-		if root, err := repoRoot(); err == nil {
+		if root, err := testbackend.RepoRoot(); err == nil {
 			p := filepath.Join(root, toolsBin)
 			if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
 				bin = p
@@ -137,25 +137,6 @@ func Bin(t testing.TB) string {
 	}
 	testbackend.Require(t, "node", InstallHint+" (Azurite is a Node.js program; the script installs Debian's nodejs and npm)")
 	return bin
-}
-
-// repoRoot returns the nearest folder at or above the working directory
-// that holds a go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // Start starts Azurite's blob service with its data in memory and returns

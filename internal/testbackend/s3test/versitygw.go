@@ -2,7 +2,6 @@ package s3test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,7 +41,7 @@ func Bin(t testing.TB) string {
 		return p
 	}
 	where := filepath.FromSlash(toolsBin) + " in the repository root"
-	if root, err := repoRoot(); err == nil {
+	if root, err := testbackend.RepoRoot(); err == nil {
 		p := filepath.Join(root, toolsBin)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 			return p
@@ -50,25 +49,6 @@ func Bin(t testing.TB) string {
 		where = p
 	}
 	return testbackend.Require(t, "versitygw", InstallHint+" (it installs "+where+", which s3test looks for after PATH)")
-}
-
-// repoRoot returns the nearest folder at or above the working directory
-// that holds a go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // Start starts a standalone versitygw for the test and returns once it
