@@ -76,7 +76,7 @@ addressable (actor), as a lease. No addressable is ever active on two nodes.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCmd(), newConfigCmd(), newCheckCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newConfigCmd(), newCheckCmd(), newVersionCmd(), newMigrateCmd())
 	return root
 }
 
