@@ -13,6 +13,7 @@ import (
 	"github.com/orbit-go/orbit/clock"
 	"github.com/orbit-go/orbit/persistence/config"
 	"github.com/orbit-go/orbit/persistence/driver"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DriverEnv is what a driver factory may use besides its configuration.
@@ -24,6 +25,9 @@ type DriverEnv struct {
 	// CheckOnly asks the driver to write nothing that a running server owns
 	// (see WithCheckOnly).
 	CheckOnly bool
+	// Registerer is where a driver may register its own Prometheus
+	// collectors (nil: none); see WithMetricsRegisterer.
+	Registerer prometheus.Registerer
 	// OpenDriver opens a nested provider configuration (for the Composite
 	// provider's primary and backup).
 	OpenDriver func(ctx context.Context, name string, cfg config.ProviderConfig) (driver.Store, error)
@@ -100,6 +104,7 @@ func openDriver(ctx context.Context, name string, cfg config.ProviderConfig, o *
 	}
 	env := DriverEnv{
 		Name: name, Logger: o.logger.With("provider", name, "type", string(t)), Clock: o.clock, CheckOnly: o.checkOnly,
+		Registerer: o.registerer,
 		OpenDriver: func(ctx context.Context, nested string, c config.ProviderConfig) (driver.Store, error) {
 			return openDriver(ctx, nested, c, o)
 		},

@@ -67,10 +67,20 @@ func DefaultFlashConfig() FlashConfig {
 	return FlashConfig{IODepth: 32, BlockSize: 4096, CacheSize: 64 << 20, Compression: CompressionLz4, Sync: true}
 }
 
+// The values of CompositeConfig.Mirror and CompositeConfig.Failback.
+const (
+	MirrorSync     = "sync"
+	MirrorAsync    = "async"
+	FailbackAuto   = "auto"
+	FailbackManual = "manual"
+)
+
 // DefaultCompositeConfig returns sync interval 60 s, health check interval
-// 30 s and failover threshold 3; Primary and Backup are nil (required).
+// 30 s, failover threshold 3, synchronous mirroring and automatic
+// failback; Primary and Backup are nil (required).
 func DefaultCompositeConfig() CompositeConfig {
-	return CompositeConfig{SyncInterval: 60, HealthCheckInterval: 30, FailoverThreshold: 3}
+	return CompositeConfig{SyncInterval: 60, HealthCheckInterval: 30, FailoverThreshold: 3,
+		Mirror: MirrorSync, Failback: FailbackAuto}
 }
 
 // ProviderConfigFor returns a fresh pointer to the default configuration of

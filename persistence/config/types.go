@@ -259,11 +259,21 @@ type FlashConfig struct {
 // Intervals are in seconds. Primary and Backup are tables with their own
 // "type" ([providers.NAME.primary]); neither may be a composite.
 type CompositeConfig struct {
-	SyncInterval        int            `toml:"sync_interval" json:"sync_interval"`
-	HealthCheckInterval int            `toml:"health_check_interval" json:"health_check_interval"`
-	FailoverThreshold   int            `toml:"failover_threshold" json:"failover_threshold"`
-	Primary             ProviderConfig `toml:"primary" json:"primary"`
-	Backup              ProviderConfig `toml:"backup" json:"backup"`
+	SyncInterval        int `toml:"sync_interval" json:"sync_interval"`
+	HealthCheckInterval int `toml:"health_check_interval" json:"health_check_interval"`
+	FailoverThreshold   int `toml:"failover_threshold" json:"failover_threshold"`
+	// Mirror (not in the spec) is how writes reach the standby side:
+	// "sync" (the default) copies every write before acknowledging it, so
+	// a failover loses nothing; "async" copies only every sync_interval,
+	// so a failover loses the writes of the last interval. "" = "sync".
+	Mirror string `toml:"mirror" json:"mirror"`
+	// Failback (not in the spec) is "auto" (the default: return to the
+	// primary once it is healthy again and re-synchronised) or "manual"
+	// (stay on the backup until `orbit-server composite failback`).
+	// "" = "auto".
+	Failback string         `toml:"failback" json:"failback"`
+	Primary  ProviderConfig `toml:"primary" json:"primary"`
+	Backup   ProviderConfig `toml:"backup" json:"backup"`
 }
 
 // ProviderType returns TypeMemory.

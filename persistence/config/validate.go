@@ -286,7 +286,8 @@ func (c *FlashConfig) Validate() error {
 
 // Validate requires primary and backup, each valid (its problems prefixed
 // "primary." or "backup.") and not itself a composite; failover_threshold,
-// sync_interval and health_check_interval ≥ 1.
+// sync_interval and health_check_interval ≥ 1; mirror sync or async and
+// failback auto or manual ("" means the default: sync, auto).
 func (c *CompositeConfig) Validate() error {
 	if c == nil {
 		return errNilConfig(TypeComposite)
@@ -312,6 +313,12 @@ func (c *CompositeConfig) Validate() error {
 		if n.v < 1 {
 			p.add(n.key, "must be at least 1, got %d", n.v)
 		}
+	}
+	if c.Mirror != "" && c.Mirror != MirrorSync && c.Mirror != MirrorAsync {
+		p.add("mirror", "must be %s or %s, got %s", MirrorSync, MirrorAsync, quoteString(c.Mirror))
+	}
+	if c.Failback != "" && c.Failback != FailbackAuto && c.Failback != FailbackManual {
+		p.add("failback", "must be %s or %s, got %s", FailbackAuto, FailbackManual, quoteString(c.Failback))
 	}
 	return p.err()
 }

@@ -1,0 +1,54 @@
+package composite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/orbit-go/orbit/persistence"
+	"github.com/orbit-go/orbit/persistence/config"
+	"github.com/orbit-go/orbit/persistence/driver"
+)
+
+func init() {
+	persistence.RegisterDriver(config.TypeComposite, open)
+}
+
+// OptionsFromConfig maps the Composite configuration onto Options (without
+// the two stores, which the caller opens).
+func OptionsFromConfig(c *config.CompositeConfig) Options {
+	o := Options{
+		SyncInterval:        time.Duration(c.SyncInterval) * time.Second,
+		HealthCheckInterval: time.Duration(c.HealthCheckInterval) * time.Second,
+		FailoverThreshold:   c.FailoverThreshold,
+		ManualFailback:      c.Failback == config.FailbackManual,
+	}
+	if c.Mirror == config.MirrorAsync {
+		o.Mirror = Async
+	}
+	return o
+}
+
+func open(ctx context.Context, cfg config.ProviderConfig, env persistence.DriverEnv) (driver.Store, error) {
+	c := cfg.(*config.CompositeConfig)
+	o := OptionsFromConfig(c)
+	o.PrimaryName, o.BackupName = env.Name+".primary", env.Name+".backup"
+	primary, err := env.OpenDriver(ctx, o.PrimaryName, c.Primary)
+	if err != nil {
+		return nil, fmt.Errorf("primary: %w", err)
+	}
+	backup, err := env.OpenDriver(ctx, o.BackupName, c.Backup)
+	if err != nil {
+		_ = primary.Close(ctx)
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	o.Primary, o.Backup = primary, backup
+	o.Clock, o.Logger, o.Registerer, o.Name = env.Clock, env.Logger, env.Registerer, env.Name
+	s, err := Open(ctx, o)
+	if err != nil {
+		_ = primary.Close(ctx)
+		_ = backup.Close(ctx)
+		return nil, err
+	}
+	return s, nil
+}
