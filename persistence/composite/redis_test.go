@@ -29,6 +29,8 @@ func (l testLog) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+func newTestLogger(t testing.TB) *slog.Logger { return slog.New(slog.NewTextHandler(testLog{t}, nil)) }
+
 // openRedis opens a Redis store on srv under prefix, closed at cleanup.
 func openRedis(t testing.TB, srv *redistest.Server, prefix string, timeout int) driver.Store {
 	t.Helper()
@@ -89,7 +91,7 @@ func TestKillRedisPrimaryUnderLoad(t *testing.T) {
 	s, err := composite.Open(context.Background(), composite.Options{
 		Primary: openRedis(t, srv, "ha", 2), Backup: backup,
 		HealthCheckInterval: interval, FailoverThreshold: threshold, ProbeTimeout: time.Second,
-		Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
+		Logger: newTestLogger(t),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -156,6 +156,8 @@ func TestProviderValidate(t *testing.T) {
 			[]string{"backup: a composite may not nest a composite"}},
 		{"composite numbers", with(okComposite(), func(c *CompositeConfig) { c.FailoverThreshold, c.SyncInterval, c.HealthCheckInterval = 0, 0, -1 }), []string{
 			"sync_interval: must be at least 1, got 0", "health_check_interval: must be at least 1, got -1", "failover_threshold: must be at least 1, got 0"}},
+		{"composite modes", with(okComposite(), func(c *CompositeConfig) { c.Mirror, c.Failback = "semi", "never" }), []string{
+			`mirror: must be sync or async, got "semi"`, `failback: must be auto or manual, got "never"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
