@@ -293,6 +293,7 @@ type reporter struct {
 	startN   int64
 	lastLine time.Time
 	last     migration.Progress
+	printed  migration.Progress // the last plain line's
 }
 
 func newReporter(w io.Writer, every time.Duration) *reporter {
@@ -322,8 +323,10 @@ func (r *reporter) update(p migration.Progress) {
 				progressbar.OptionSetWidth(30), progressbar.OptionFullWidth())
 			_ = r.bar.Set64(p.Done)
 		} else if !r.tty {
-			fmt.Fprintf(r.w, "%s: %s\n", p.Phase, r.line(p, now))
+			r.print(p, now)
 		}
+		r.last = p
+		return
 	}
 	r.last = p
 	if r.bar != nil {
@@ -333,10 +336,14 @@ func (r *reporter) update(p migration.Progress) {
 		_ = r.bar.Set64(p.Done)
 		return
 	}
-	if !r.tty && now.Sub(r.lastLine) >= r.every {
-		r.lastLine = now
-		fmt.Fprintf(r.w, "%s: %s\n", p.Phase, r.line(p, now))
+	if !r.tty && now.Sub(r.lastLine) >= r.every && p != r.printed {
+		r.print(p, now)
 	}
+}
+
+func (r *reporter) print(p migration.Progress, now time.Time) {
+	r.lastLine, r.printed = now, p
+	fmt.Fprintf(r.w, "%s: %s\n", p.Phase, r.line(p, now))
 }
 
 // line renders "12000/100000 (12.0%), 4500/s, about 17s left".
@@ -366,8 +373,8 @@ func (r *reporter) endPhase() {
 		_ = r.bar.Finish()
 		fmt.Fprintln(r.w)
 		r.bar = nil
-	} else if !r.tty && r.phase != "" && r.phase != migration.PhaseCount && r.last.Phase == r.phase {
-		fmt.Fprintf(r.w, "%s: %s (done)\n", r.phase, r.line(r.last, time.Now()))
+	} else if !r.tty && r.phase != "" && r.phase != migration.PhaseCount && r.last.Phase == r.phase && r.last != r.printed {
+		r.print(r.last, time.Now())
 	}
 }
 

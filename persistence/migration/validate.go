@@ -63,6 +63,7 @@ func (m *migrator) validate(ctx context.Context) error {
 	if err := m.validateNodes(ctx); err != nil {
 		return err
 	}
+	m.validateProgress()
 	if err := m.validateLeases(ctx); err != nil {
 		return err
 	}
@@ -143,6 +144,11 @@ func nodeDiff(a, b persistence.NodeInfo) string {
 	return strings.Join(d, "; ")
 }
 
+func (m *migrator) validateProgress() {
+	done := m.res.LeasesChecked + m.res.NodesChecked
+	m.progress(Progress{Phase: PhaseValidate, Done: done, Total: max(done, m.res.LeasesMigrated+m.res.NodesMigrated)})
+}
+
 // cursor walks one provider's lease records in key order.
 type cursor struct {
 	m    *migrator
@@ -192,6 +198,7 @@ func (m *migrator) validateLeases(ctx context.Context) error {
 		}
 		switch {
 		case s == nil && t == nil:
+			m.validateProgress()
 			return nil
 		case t == nil || (s != nil && s.Key < t.Key):
 			m.res.LeasesChecked++
@@ -214,9 +221,8 @@ func (m *migrator) validateLeases(ctx context.Context) error {
 			src.pop()
 			dst.pop()
 		}
-		if m.res.LeasesChecked%10000 == 0 {
-			m.progress(Progress{Phase: PhaseValidate, Done: m.res.LeasesChecked + m.res.NodesChecked,
-				Total: m.res.LeasesMigrated + m.res.NodesMigrated})
+		if m.res.LeasesChecked%int64(m.opts.BatchSize) == 0 {
+			m.validateProgress()
 		}
 	}
 }
