@@ -21,6 +21,7 @@ import (
 
 	// The storage providers compiled into this binary.
 	_ "github.com/orbit-go/orbit/persistence/azure"
+	_ "github.com/orbit-go/orbit/persistence/composite"
 	_ "github.com/orbit-go/orbit/persistence/etcd"
 	_ "github.com/orbit-go/orbit/persistence/flash"
 	_ "github.com/orbit-go/orbit/persistence/gcs"
@@ -76,7 +77,7 @@ addressable (actor), as a lease. No addressable is ever active on two nodes.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCmd(), newConfigCmd(), newCheckCmd(), newVersionCmd(), newMigrateCmd())
+	root.AddCommand(newServeCmd(), newConfigCmd(), newCheckCmd(), newVersionCmd(), newCompositeCmd(), newMigrateCmd())
 	return root
 }
 
