@@ -138,12 +138,15 @@ type Store struct {
 	// The standby is behind when a write could not be mirrored to it.
 	// failSeq counts mirror failures; a full sync that started at failSeq
 	// == n and ends with it unchanged brings the standby up to date.
-	failSeq     atomic.Uint64
-	behind      atomic.Bool
-	syncing     atomic.Bool    // a background synchronisation (catch-up or failback) runs
-	failingBack atomic.Bool    // from the start of a failback until its switch
-	down        [2]atomic.Bool // the side's last probe failed
-	lastSync    atomic.Int64   // unix nanoseconds of the start of the last complete sync (Clock)
+	dmu           sync.Mutex          // guards dirty, dirtyOverflow and failSeq increments
+	dirty         map[string]struct{} // keys whose copy to the standby failed
+	dirtyOverflow bool
+	failSeq       atomic.Uint64
+	behind        atomic.Bool
+	syncing       atomic.Bool    // a background synchronisation (catch-up or failback) runs
+	failingBack   atomic.Bool    // from the start of a failback until its switch
+	down          [2]atomic.Bool // the side's last probe failed
+	lastSync      atomic.Int64   // unix nanoseconds of the start of the last complete sync (Clock)
 
 	hmu                sync.Mutex // guards the health round state below
 	fails, oks         [2]int
@@ -175,13 +178,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s := &Store{
 		opt: o, sides: [2]driver.Store{o.Primary, o.Backup}, names: [2]string{o.PrimaryName, o.BackupName},
-		log: o.Logger, switched: make(chan struct{}), stop: make(chan struct{}), kick: make(chan struct{}, 1), since: o.Clock.Now(),
+		log: o.Logger, switched: make(chan struct{}), stop: make(chan struct{}), kick: make(chan struct{}, 1), dirty: map[string]struct{}{}, since: o.Clock.Now(),
 	}
 	s.met = newMetrics(o.Registerer, o.Name)
 	s.lastSync.Store(o.Clock.Now().UnixNano())
 	// Whether the standby holds every write is unknown until a first
 	// synchronisation (started by the first health round) completes.
 	s.behind.Store(true)
+	s.dirtyOverflow = true
 	st, _, err := readState(ctx, s.sides[Backup])
 	switch {
 	case err != nil:

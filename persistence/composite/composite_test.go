@@ -443,3 +443,34 @@ func TestRacingPlacementsAcrossSwitches(t *testing.T) {
 	}
 	t.Logf("%d references placed across %d switches", len(holder), switches)
 }
+
+// Between the failback synchronisation and the recorded switch, a write on
+// the backup that could not be copied to the primary is copied at the
+// switch, with requests held, so the primary misses nothing.
+func TestFailbackCopiesWritesThePrimaryMissed(t *testing.T) {
+	pr := newPair(t, func(o *composite.Options) { o.ManualFailback = true })
+	ctx := context.Background()
+	pr.primary.broken.Store(true)
+	pr.rounds(3)
+	pr.primary.broken.Store(false)
+	pr.rounds(1)
+	if _, err := pr.s.Sync(ctx); err != nil || pr.s.Status().StandbyBehind {
+		t.Fatalf("synchronisation of the primary: %v, %+v", err, pr.s.Status())
+	}
+	pr.primary.broken.Store(true)
+	l, err := pr.p.Addressables().Place(ctx, ref(9), node("a"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.primary.broken.Store(false)
+	if !pr.s.Status().StandbyBehind {
+		t.Fatal("the failed copy did not mark the primary behind")
+	}
+	pr.s.FailbackNow()
+	if pr.s.Active() != composite.Primary || pr.s.Status().StandbyBehind {
+		t.Fatalf("after the switch: %+v", pr.s.Status())
+	}
+	if got, err := leaseOn(t, pr.primary, pr.clock, ref(9)); err != nil || !got.Equal(l) {
+		t.Fatalf("primary after the switch: %v %v, want %v", got, err, l)
+	}
+}

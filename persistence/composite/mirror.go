@@ -110,12 +110,61 @@ func (s *Store) mirror(ctx context.Context, act Side, key string) error {
 
 // markBehind records that the standby missed a write.
 func (s *Store) markBehind(stb Side, key string, cause error) {
+	s.dmu.Lock()
+	if len(s.dirty) < maxDirty {
+		s.dirty[key] = struct{}{}
+	} else {
+		s.dirtyOverflow = true
+	}
 	s.failSeq.Add(1)
+	s.dmu.Unlock()
 	if s.behind.CompareAndSwap(false, true) {
 		s.met.behind.Set(1)
 		s.log.Warn("composite: a write could not be copied to the standby; it is behind until the next synchronisation",
 			"standby", s.names[stb], "side", stb.String(), "key", key, "error", cause)
 	}
+}
+
+// maxDirty bounds the set of keys whose copy to the standby failed; beyond
+// it only a full synchronisation can catch the standby up.
+const maxDirty = 1 << 16
+
+// clearBehindIf clears the behind mark and the dirty keys if no copy failed
+// since failSeq was startSeq.
+func (s *Store) clearBehindIf(startSeq uint64) {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	if s.failSeq.Load() != startSeq {
+		return
+	}
+	s.behind.Store(false)
+	s.met.behind.Set(0)
+	clear(s.dirty)
+	s.dirtyOverflow = false
+}
+
+// catchUpDirty copies the keys whose copy failed from side from to the
+// other side, and clears the behind mark if all of them are copied and the
+// set is complete. The caller holds s.mu for writing (no write runs).
+func (s *Store) catchUpDirty(ctx context.Context, from Side) error {
+	s.dmu.Lock()
+	keys := make([]string, 0, len(s.dirty))
+	for k := range s.dirty {
+		keys = append(keys, k)
+	}
+	overflow := s.dirtyOverflow
+	seq := s.failSeq.Load()
+	s.dmu.Unlock()
+	if overflow {
+		return fmt.Errorf("more than %d keys missed their copy: only a full synchronisation can tell which", maxDirty)
+	}
+	for _, k := range keys {
+		if _, err := copyKey(ctx, s.sides[from], s.sides[from.other()], k); err != nil {
+			return err
+		}
+	}
+	s.clearBehindIf(seq)
+	return nil
 }
 
 // SyncResult counts what one full synchronisation did.
@@ -219,10 +268,7 @@ func (s *Store) fullSync(ctx context.Context, from Side) (SyncResult, error) {
 		}
 	}
 	res.Took = time.Since(t0)
-	if s.failSeq.Load() == startSeq {
-		s.behind.Store(false)
-		s.met.behind.Set(0)
-	}
+	s.clearBehindIf(startSeq)
 	s.lastSync.Store(start.UnixNano())
 	s.met.syncs.Inc()
 	return res, nil

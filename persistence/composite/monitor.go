@@ -168,8 +168,12 @@ func (s *Store) follow(st State) {
 		return
 	}
 	wait := st.Since.Sub(s.opt.Clock.Now())
-	if st.Active == Backup || wait <= 0 {
-		s.switchTo(st.Active, st.Since, "the state record says so", st.Generation)
+	switch {
+	case st.Active == Backup:
+		s.switchTo(Backup, st.Since, "the state record says so", st.Generation)
+		return
+	case wait <= 0:
+		s.failbackSwitch(st)
 		return
 	}
 	s.failingBack.Store(true) // mirror to the primary until the switch
@@ -182,14 +186,31 @@ func (s *Store) follow(st State) {
 			return
 		}
 		s.switchTimer, s.pendingState = nil, nil
-		if s.opt.Mirror == Sync && s.behind.Load() {
-			s.log.Error("composite: failing back while the primary missed writes mirrored from the backup",
-				"primary", s.names[Primary])
-		}
-		s.switchTo(Primary, pending.Since, "scheduled failback", pending.Generation)
-		s.failingBack.Store(false)
+		s.failbackSwitch(pending)
 	})
 	s.log.Info("composite: failback scheduled", "primary", s.names[Primary], "at", st.Since, "in", wait.Round(time.Millisecond))
+}
+
+// failbackSwitch makes the primary active again, as recorded in st. If the
+// primary missed writes mirrored from the backup since its synchronisation,
+// they are copied first, with every request held. The caller holds s.hmu.
+func (s *Store) failbackSwitch(st State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active == Primary {
+		return
+	}
+	if s.behind.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.opt.ProbeTimeout)
+		err := s.catchUpDirty(ctx, Backup)
+		cancel()
+		if err != nil {
+			s.log.Error("composite: failing back to a primary that missed writes made on the backup",
+				"primary", s.names[Primary], "error", err)
+		}
+	}
+	s.switchLocked(Primary, st.Since, "failback", st.Generation)
+	s.failingBack.Store(false)
 }
 
 // switchTo makes side active. The caller holds s.hmu.
@@ -210,14 +231,22 @@ func (s *Store) switchLocked(side Side, since time.Time, why string, generation 
 	close(s.switched)
 	s.switched = make(chan struct{})
 	s.since = since
+	s.dmu.Lock()
+	s.failSeq.Add(1) // a synchronisation running across the switch clears nothing
+	clear(s.dirty)
+	s.dirtyOverflow = false
 	if side == Backup {
-		// The primary misses everything written from now on.
-		s.failSeq.Add(1)
+		// The primary misses everything written from now on: only a full
+		// synchronisation can catch it up.
 		s.behind.Store(true)
+		s.dirtyOverflow = true
 		s.met.failovers.Inc()
 	} else {
+		// The backup, active until now, holds every write.
+		s.behind.Store(false)
 		s.met.failbacks.Inc()
 	}
+	s.dmu.Unlock()
 	s.met.setActive(side)
 	s.log.Warn("composite: switched sides", "from", s.names[from], "to", s.names[side], "active", side.String(),
 		"reason", why, "generation", generation)
