@@ -214,13 +214,27 @@ type RedisConfig struct {
 
 // KubernetesConfig configures the Kubernetes (ConfigMap/Secret) provider.
 // With InCluster false, Kubeconfig (or the client's default lookup when
-// empty) locates the cluster.
+// empty) locates the cluster. See docs/kubernetes.md.
 type KubernetesConfig struct {
 	Namespace     string `toml:"namespace" json:"namespace"`
 	ConfigMapName string `toml:"config_map_name" json:"config_map_name"`
-	SecretName    string `toml:"secret_name" json:"secret_name"`
-	InCluster     bool   `toml:"in_cluster" json:"in_cluster"`
-	Kubeconfig    string `toml:"kubeconfig" json:"kubeconfig"`
+	// SecretName is accepted for the spec's sake; the provider stores
+	// nothing sensitive and never reads or writes Secrets.
+	SecretName string `toml:"secret_name" json:"secret_name"`
+	InCluster  bool   `toml:"in_cluster" json:"in_cluster"`
+	Kubeconfig string `toml:"kubeconfig" json:"kubeconfig"`
+	// Shards (not in the spec) is how many ConfigMaps, named
+	// <config_map_name>-000 and up, the keys are hashed over (1..1000, 0 =
+	// the default 256). Every server sharing the data must use the same value.
+	Shards int `toml:"shards" json:"shards"`
+	// QPS and Burst (not in the spec) are client-go's client-side rate
+	// limit: requests per second sustained, and the burst above it (0 =
+	// the defaults 50 and 100).
+	QPS   int `toml:"qps" json:"qps"`
+	Burst int `toml:"burst" json:"burst"`
+	// RequestTimeout (not in the spec) bounds every API request, in
+	// seconds (0 = only the caller's deadline).
+	RequestTimeout int `toml:"request_timeout" json:"request_timeout"`
 }
 
 // MinIOConfig configures the MinIO provider. Endpoint is host[:port] or a URL

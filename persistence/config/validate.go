@@ -192,8 +192,11 @@ func (c *RedisConfig) Validate() error {
 }
 
 // Validate requires namespace to be a DNS-1123 label and config_map_name a
-// DNS-1123 subdomain; secret_name, when set, a DNS-1123 subdomain;
-// kubeconfig must be empty when in_cluster is true.
+// DNS-1123 subdomain of at most 249 characters (the shards append "-NNN");
+// secret_name, when set, a DNS-1123 subdomain; kubeconfig must be empty
+// when in_cluster is true; shards is 1..1000; qps and burst are not
+// negative, burst at least qps when both are set (0 means the default for
+// shards, qps and burst); request_timeout is not negative.
 func (c *KubernetesConfig) Validate() error {
 	if c == nil {
 		return errNilConfig(TypeKubernetes)
@@ -204,7 +207,18 @@ func (c *KubernetesConfig) Validate() error {
 	}
 	if !isDNSSubdomain(c.ConfigMapName) {
 		p.add("config_map_name", "must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253), got %s", quoteString(c.ConfigMapName))
+	} else if len(c.ConfigMapName) > 249 {
+		p.add("config_map_name", "must be at most 249 characters (the shards append \"-NNN\"), got %d", len(c.ConfigMapName))
 	}
+	if c.Shards < 0 || c.Shards > 1000 {
+		p.add("shards", "must be between 1 and 1000 (0 = the default), got %d", c.Shards)
+	}
+	nonNegative(&p, "qps", int64(c.QPS))
+	nonNegative(&p, "burst", int64(c.Burst))
+	if c.QPS > 0 && c.Burst > 0 && c.Burst < c.QPS {
+		p.add("burst", "must be at least qps (%d), got %d", c.QPS, c.Burst)
+	}
+	nonNegative(&p, "request_timeout", int64(c.RequestTimeout))
 	if c.SecretName != "" && !isDNSSubdomain(c.SecretName) {
 		p.add("secret_name", "must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253), got %s", quoteString(c.SecretName))
 	}

@@ -106,6 +106,15 @@ func TestProviderValidate(t *testing.T) {
 			`secret_name: must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253), got "X"`}},
 		{"kubernetes in cluster with kubeconfig", with(okKubernetes(), func(c *KubernetesConfig) { c.InCluster, c.Kubeconfig = true, "/k" }),
 			[]string{"kubeconfig: must be empty when in_cluster is true"}},
+		{"kubernetes client limits", with(okKubernetes(), func(c *KubernetesConfig) { c.Shards, c.QPS, c.Burst, c.RequestTimeout = -1, -1, -1, -1 }), []string{
+			"shards: must be between 1 and 1000 (0 = the default), got -1", "qps: must not be negative, got -1",
+			"burst: must not be negative, got -1", "request_timeout: must not be negative, got -1"}},
+		{"kubernetes zero limits are the defaults", with(okKubernetes(), func(c *KubernetesConfig) { c.Shards, c.QPS, c.Burst = 0, 0, 0 }), nil},
+		{"kubernetes burst below qps and too many shards", with(okKubernetes(), func(c *KubernetesConfig) { c.Shards, c.QPS, c.Burst = 1001, 20, 10 }), []string{
+			"shards: must be between 1 and 1000 (0 = the default), got 1001", "burst: must be at least qps (20), got 10"}},
+		{"kubernetes long config map name", with(okKubernetes(), func(c *KubernetesConfig) {
+			c.ConfigMapName = strings.Repeat("a", 62) + "." + strings.Repeat("b", 62) + "." + strings.Repeat("c", 62) + "." + strings.Repeat("d", 62)
+		}), []string{"config_map_name: must be at most 249 characters (the shards append \"-NNN\"), got 251"}},
 
 		{"minio ok", okMinIO(), nil},
 		{"minio required", ptr(DefaultMinIOConfig()), []string{"endpoint: must not be empty", "bucket_name: must not be empty"}},
