@@ -134,6 +134,10 @@ type Store struct {
 	gen      uint64        // incremented at every switch; part of every version
 	switched chan struct{} // closed (and replaced) at every switch
 	since    time.Time     // when the active side became active
+	// genCtx is cancelled when a failover is decided: requests still
+	// running on the failing side return at once.
+	genCtx    context.Context
+	genCancel context.CancelFunc
 
 	// The standby is behind when a write could not be mirrored to it.
 	// failSeq counts mirror failures; a full sync that started at failSeq
@@ -180,6 +184,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		opt: o, sides: [2]driver.Store{o.Primary, o.Backup}, names: [2]string{o.PrimaryName, o.BackupName},
 		log: o.Logger, switched: make(chan struct{}), stop: make(chan struct{}), kick: make(chan struct{}, 1), dirty: map[string]struct{}{}, since: o.Clock.Now(),
 	}
+	s.genCtx, s.genCancel = context.WithCancel(context.Background())
 	s.met = newMetrics(o.Registerer, o.Name)
 	s.lastSync.Store(o.Clock.Now().UnixNano())
 	// Whether the standby holds every write is unknown until a first
@@ -298,16 +303,44 @@ func innerCond(gen uint64, key string, cond driver.Condition) (driver.Condition,
 
 // ---- requests ----
 
-// roles returns the active side, the generation and the switch channel,
-// with mu held for reading; the caller must call s.mu.RUnlock.
-func (s *Store) roles() (Side, uint64, chan struct{}) {
-	s.mu.RLock()
-	return s.active, s.gen, s.switched
+// call is one request on the active side. begin holds the roles for
+// reading until end; ctx is the caller's context joined with the current
+// generation's, which a failover cancels so that requests stuck on a
+// failing primary return at once instead of delaying the switch.
+type call struct {
+	act  Side
+	gen  uint64
+	sw   chan struct{}
+	gctx context.Context
+	ctx  context.Context
+	stop func() bool
+	done context.CancelFunc
 }
 
-// rideThrough waits, after a request failed with ErrUnavailable, for the
-// health loop to switch sides (a failover being confirmed). It reports
-// whether a switch happened, in which case the request is retried once.
+func (s *Store) begin(ctx context.Context) call {
+	s.mu.RLock()
+	c := call{act: s.active, gen: s.gen, sw: s.switched, gctx: s.genCtx}
+	c.ctx, c.done = context.WithCancel(ctx)
+	c.stop = context.AfterFunc(c.gctx, c.done)
+	return c
+}
+
+// end releases the roles. An error caused by the failover cancelling the
+// request (not by the caller) becomes ErrUnavailable, which rides through.
+func (s *Store) end(c call, outer context.Context, op, key string, err error) error {
+	c.stop()
+	c.done()
+	s.mu.RUnlock()
+	if err != nil && outer.Err() == nil && c.gctx.Err() != nil {
+		return fmt.Errorf("composite: %s %q: interrupted by a failover of the %s: %w", op, key, c.act, driver.ErrUnavailable)
+	}
+	return err
+}
+
+// rideThrough waits, after a request failed with ErrUnavailable on the
+// primary, for the health loop to switch sides (a failover being confirmed;
+// it also asks for a probe at once). It reports whether a switch happened,
+// in which case the request is retried once.
 func (s *Store) rideThrough(ctx context.Context, act Side, err error, sw chan struct{}) bool {
 	if act != Primary || !errors.Is(err, driver.ErrUnavailable) || s.closed.Load() || s.opt.HealthCheckInterval < 0 {
 		return false
@@ -342,14 +375,13 @@ func (s *Store) Get(ctx context.Context, key string) (driver.Entry, error) {
 		return driver.Entry{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		act, gen, sw := s.roles()
-		e, err := s.sides[act].Get(ctx, key)
-		s.mu.RUnlock()
-		if err == nil {
-			e.Version = wrap(gen, e.Version)
+		c := s.begin(ctx)
+		e, err := s.sides[c.act].Get(c.ctx, key)
+		if err = s.end(c, ctx, "get", key, err); err == nil {
+			e.Version = wrap(c.gen, e.Version)
 			return e, nil
 		}
-		if attempt == 0 && s.rideThrough(ctx, act, err, sw) {
+		if attempt == 0 && s.rideThrough(ctx, c.act, err, c.sw) {
 			continue
 		}
 		return driver.Entry{}, err
@@ -363,21 +395,19 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, cond driver.C
 		return driver.Version{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		act, gen, sw := s.roles()
-		inner, err := innerCond(gen, key, cond)
-		if err != nil {
-			s.mu.RUnlock()
-			return driver.Version{}, err
-		}
-		v, err := s.sides[act].Put(ctx, key, value, inner)
+		c := s.begin(ctx)
+		inner, err := innerCond(c.gen, key, cond)
+		var v driver.Version
 		if err == nil {
-			err = s.mirror(ctx, act, key)
+			v, err = s.sides[c.act].Put(c.ctx, key, value, inner)
+			if err == nil {
+				err = s.mirror(c, key)
+			}
 		}
-		s.mu.RUnlock()
-		if err == nil {
-			return wrap(gen, v), nil
+		if err = s.end(c, ctx, "put", key, err); err == nil {
+			return wrap(c.gen, v), nil
 		}
-		if attempt == 0 && s.rideThrough(ctx, act, err, sw) {
+		if attempt == 0 && s.rideThrough(ctx, c.act, err, c.sw) {
 			continue
 		}
 		return driver.Version{}, err
@@ -390,21 +420,18 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 		return err
 	}
 	for attempt := 0; ; attempt++ {
-		act, gen, sw := s.roles()
-		inner, err := innerCond(gen, key, cond)
-		if err != nil {
-			s.mu.RUnlock()
-			return err
-		}
-		err = s.sides[act].Delete(ctx, key, inner)
+		c := s.begin(ctx)
+		inner, err := innerCond(c.gen, key, cond)
 		if err == nil {
-			err = s.mirror(ctx, act, key)
+			err = s.sides[c.act].Delete(c.ctx, key, inner)
+			if err == nil {
+				err = s.mirror(c, key)
+			}
 		}
-		s.mu.RUnlock()
-		if err == nil {
+		if err = s.end(c, ctx, "delete", key, err); err == nil {
 			return nil
 		}
-		if attempt == 0 && s.rideThrough(ctx, act, err, sw) {
+		if attempt == 0 && s.rideThrough(ctx, c.act, err, c.sw) {
 			continue
 		}
 		return err
@@ -417,16 +444,15 @@ func (s *Store) List(ctx context.Context, prefix string, opts driver.ListOptions
 		return driver.ListPage{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		act, gen, sw := s.roles()
-		page, err := s.sides[act].List(ctx, prefix, opts)
-		s.mu.RUnlock()
-		if err == nil {
+		c := s.begin(ctx)
+		page, err := s.sides[c.act].List(c.ctx, prefix, opts)
+		if err = s.end(c, ctx, "list", prefix, err); err == nil {
 			out := make([]driver.Entry, 0, len(page.Entries))
 			for _, e := range page.Entries {
 				if e.Key == StateKey {
 					continue
 				}
-				e.Version = wrap(gen, e.Version)
+				e.Version = wrap(c.gen, e.Version)
 				out = append(out, e)
 			}
 			if len(out) == 0 && len(page.Entries) > 0 && page.More {
@@ -438,7 +464,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts driver.ListOptions
 			page.Entries = out
 			return page, nil
 		}
-		if attempt == 0 && s.rideThrough(ctx, act, err, sw) {
+		if attempt == 0 && s.rideThrough(ctx, c.act, err, c.sw) {
 			continue
 		}
 		return driver.ListPage{}, err
@@ -458,6 +484,9 @@ func (s *Store) Close(ctx context.Context) error {
 	s.hmu.Unlock()
 	s.wg.Wait()
 	s.bg.Wait()
+	s.mu.Lock()
+	s.genCancel()
+	s.mu.Unlock()
 	var errs []error
 	for i, st := range s.sides {
 		if err := st.Close(ctx); err != nil && !errors.Is(err, driver.ErrClosed) {

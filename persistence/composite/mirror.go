@@ -83,24 +83,24 @@ func (s *Store) mirrorsNow() bool {
 // active side that fails the re-read fails the write with ErrUnavailable:
 // it may be going down, and a write acknowledged but missing on the
 // standby could be lost by the failover.
-func (s *Store) mirror(ctx context.Context, act Side, key string) error {
+func (s *Store) mirror(c call, key string) error {
 	if !s.mirrorsNow() {
 		return nil
 	}
-	stb := act.other()
+	act, stb := c.act, c.act.other()
 	if s.down[stb].Load() {
 		s.markBehind(stb, key, errors.New("its last probe failed"))
 		return nil
 	}
-	_, err := copyKey(ctx, s.sides[act], s.sides[stb], key)
+	_, err := copyKey(c.ctx, s.sides[act], s.sides[stb], key)
 	var ae *activeError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &ae):
+	case errors.As(err, &ae), c.gctx.Err() != nil:
 		// Not acknowledged, so the standby may miss it: whoever wrote it
-		// was told it failed, and the standby's view prevails after a
-		// failover.
+		// is told it failed (a lost answer), and the standby's view
+		// prevails after a failover.
 		return fmt.Errorf("composite: %q was written on the %s but could not be copied to the %s: %w", key, act, stb, driver.ErrUnavailable)
 	default:
 		s.markBehind(stb, key, err)
