@@ -320,7 +320,7 @@ func (r *reporter) update(p migration.Progress) {
 				progressbar.OptionSetWriter(r.w), progressbar.OptionSetDescription(string(p.Phase)),
 				progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("rec"),
 				progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond),
-				progressbar.OptionSetWidth(30), progressbar.OptionFullWidth())
+				progressbar.OptionSetWidth(30))
 			_ = r.bar.Set64(p.Done)
 		} else if !r.tty {
 			r.print(p, now)

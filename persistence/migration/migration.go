@@ -184,7 +184,7 @@ func Run(ctx context.Context, from, to persistence.Provider, opts Options) (Resu
 	if from == nil || to == nil {
 		return Result{}, fmt.Errorf("migration: source and target providers must be set: %w", persistence.ErrInvalidArgument)
 	}
-	if from == to || (from.Name() == to.Name() && from.Type() == to.Type()) {
+	if from == to {
 		return Result{}, fmt.Errorf("migration: source and target are the same provider %q: %w", from.Name(), persistence.ErrInvalidArgument)
 	}
 	if opts.BatchSize < 0 {
@@ -197,6 +197,10 @@ func Run(ctx context.Context, from, to persistence.Provider, opts Options) (Resu
 	m := &migrator{from: from, to: to, opts: opts,
 		res: Result{From: from.Name(), To: to.Name(), DryRun: opts.DryRun}}
 	err := m.run(ctx)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+		// A read cut by the cancellation: nothing was lost either.
+		err = fmt.Errorf("%w: %w", m.interrupted(ctx), err)
+	}
 	m.res.Duration = time.Since(start)
 	return m.res, err
 }
