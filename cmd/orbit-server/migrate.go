@@ -34,11 +34,11 @@ const (
 )
 
 type migrateFlags struct {
-	config, from, to, checkpoint, namespace string
-	batchSize                               int
-	validate, dryRun, skipExpired           bool
-	openTimeout                             time.Duration
-	progressEvery                           time.Duration
+	config, from, to, checkpoint, namespace    string
+	batchSize                                  int
+	validate, dryRun, skipExpired, skipCorrupt bool
+	openTimeout                                time.Duration
+	progressEvery                              time.Duration
 }
 
 func newMigrateCmd() *cobra.Command {
@@ -58,6 +58,10 @@ default next to the configuration file). If the command is interrupted
 (Ctrl-C, SIGTERM, a crash, a provider failure), run the same command again:
 it continues after the last completed batch. The checkpoint is removed when
 the copy completes.
+
+A source record that cannot be decoded stops the migration before the batch
+that holds it (the error names it; run again once it is repaired or removed),
+unless --skip-corrupt, which counts it as failed and goes on.
 
 --validate reads both providers back at the end and compares every record.
 --dry-run reads and counts the source and writes nothing.
@@ -89,6 +93,7 @@ Exit codes:
 	fl.BoolVar(&f.validate, "validate", false, "read both providers back and compare every record at the end")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "read and count the source; write nothing")
 	fl.BoolVar(&f.skipExpired, "skip-expired", false, "copy only live leases and nodes (expired records are counted as skipped)")
+	fl.BoolVar(&f.skipCorrupt, "skip-corrupt", false, "count source records that cannot be read as failed and go on (default: stop before their batch)")
 	fl.StringVar(&f.namespace, "namespace", "", "migrate only this namespace (default: all)")
 	fl.StringVar(&f.checkpoint, "checkpoint", "", "checkpoint file (default: .orbit-migrate-FROM-TO.json next to the configuration)")
 	fl.DurationVar(&f.openTimeout, "open-timeout", 30*time.Second, "time allowed to open each provider")
@@ -181,7 +186,7 @@ func runMigrate(parent context.Context, f migrateFlags, stdout, stderr io.Writer
 	}
 	rep := newReporter(stderr, f.progressEvery)
 	res, runErr := migration.Run(ctx, src, dst, migration.Options{
-		BatchSize: f.batchSize, Validate: f.validate, DryRun: f.dryRun, SkipExpired: f.skipExpired,
+		BatchSize: f.batchSize, Validate: f.validate, DryRun: f.dryRun, SkipExpired: f.skipExpired, SkipCorrupt: f.skipCorrupt,
 		Namespace: f.namespace, Progress: rep.update, Checkpoint: cp,
 	})
 	rep.finish()

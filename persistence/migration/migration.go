@@ -90,6 +90,12 @@ type Options struct {
 	DryRun bool
 	// SkipExpired copies only leases and nodes that are live when read.
 	SkipExpired bool
+	// SkipCorrupt counts a source record that cannot be decoded as failed
+	// and goes on. Without it, such a record stops the migration before
+	// the batch that holds it is written (an error that Is ErrCorrupt
+	// naming the key): the target keeps only complete batches, and a run
+	// after the record is repaired or removed resumes with that batch.
+	SkipCorrupt bool
 	// Namespace restricts the migration to one namespace ("" = all).
 	Namespace string
 	// Progress, if set, is called after each batch and at each phase change
@@ -391,6 +397,9 @@ func (m *migrator) copyNodes(ctx context.Context) error {
 	var todo []persistence.NodeRecord
 	for _, r := range recs {
 		switch {
+		case r.Err != nil && !m.opts.SkipCorrupt:
+			return m.srcErr(fmt.Errorf("node record %q cannot be read, so the migration stops before copying nodes "+
+				"(repair or remove the record, or use SkipCorrupt, then run again): %w", r.Key, r.Err))
 		case r.Err != nil:
 			m.fail("nodes", r.Key, m.srcErr(r.Err))
 		case m.opts.SkipExpired && !r.Live:
@@ -476,6 +485,11 @@ func (m *migrator) copyLeases(ctx context.Context) error {
 		var failures []Failure
 		for _, r := range page.Records {
 			switch {
+			case r.Err != nil && !m.opts.SkipCorrupt:
+				m.syncResult()
+				return m.srcErr(fmt.Errorf("lease record %q cannot be read, so the migration stops before batch %d "+
+					"(nothing of it is written; repair or remove the record, or use SkipCorrupt, then run again): %w",
+					r.Key, m.cp.Batches+1, r.Err))
 			case r.Err != nil:
 				c.LeasesFailed++
 				failures = append(failures, Failure{Directory: "leases", Key: r.Key, Error: m.srcErr(r.Err).Error()})

@@ -3,6 +3,7 @@ package migration_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -102,9 +103,44 @@ func TestTargetNewerEpochIsKept(t *testing.T) {
 	}
 }
 
-// A record that cannot be decoded on the source is reported by key and
-// counted as failed; the rest is migrated; validation names it.
-func TestCorruptSourceRecord(t *testing.T) {
+// A record that cannot be decoded on the source stops the migration before
+// the batch that holds it, naming the key; the target keeps the complete
+// batches; once the record is removed, the run resumes with that batch.
+func TestCorruptSourceRecordStops(t *testing.T) {
+	clk := newClock()
+	src, dst := openMemory(t, "old", clk), openMemory(t, "new", clk)
+	populate(t, src, clk, dataset{ns: "default", leases: 1000, nodes: 5})
+	ctx := context.Background()
+	page, err := persistence.ScanLeaseRecords(ctx, src, persistence.PageRequest{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := page.Records[450].Key
+	if _, err := persistence.Driver(src).Put(ctx, bad, []byte("\xff garbage \x00"), driver.Unconditional()); err != nil {
+		t.Fatal(err)
+	}
+	cp := migration.FileCheckpoint{Path: filepath.Join(t.TempDir(), "cp.json")}
+	_, err = migration.Run(ctx, src, dst, migration.Options{BatchSize: 100, Checkpoint: cp})
+	if !errors.Is(err, persistence.ErrCorrupt) || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), `source provider "old"`) {
+		t.Fatalf("run over a corrupt record: %v", err)
+	}
+	got, err := persistence.ScanLeaseRecords(ctx, dst, persistence.PageRequest{Limit: 2000})
+	if err != nil || len(got.Records) != 400 {
+		t.Fatalf("target after the stop: %d records (%v), want the 4 complete batches", len(got.Records), err)
+	}
+	if err := persistence.Driver(src).Delete(ctx, bad, driver.Unconditional()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := migration.Run(ctx, src, dst, migration.Options{BatchSize: 100, Checkpoint: cp, Validate: true})
+	if err != nil || !res.OK() || !res.Resumed || res.LeasesMigrated != 999 {
+		t.Fatalf("resumed run: %+v, %v", res, err)
+	}
+}
+
+// With SkipCorrupt, a record that cannot be decoded on the source is
+// reported by key and counted as failed; the rest is migrated; validation
+// names it.
+func TestCorruptSourceRecordSkipped(t *testing.T) {
 	clk := newClock()
 	src, dst := openMemory(t, "old", clk), openMemory(t, "new", clk)
 	populate(t, src, clk, dataset{ns: "default", leases: 1000, nodes: 5})
@@ -117,7 +153,7 @@ func TestCorruptSourceRecord(t *testing.T) {
 	if _, err := persistence.Driver(src).Put(ctx, bad, []byte("\xff garbage \x00"), driver.Unconditional()); err != nil {
 		t.Fatal(err)
 	}
-	res := mustRun(t, src, dst, migration.Options{Validate: true, BatchSize: 100})
+	res := mustRun(t, src, dst, migration.Options{Validate: true, BatchSize: 100, SkipCorrupt: true})
 	if res.OK() || res.LeasesFailed != 1 || res.LeasesMigrated != 999 {
 		t.Fatalf("result: %+v", res)
 	}
