@@ -148,6 +148,9 @@ func (h Harness) testTypedKeys(t *testing.T) {
 func (h Harness) testSingleActivationRace(t *testing.T) {
 	e := h.newEnv(t)
 	for round := 0; round < h.RaceRounds; round++ {
+		if h.RaceStorePerRound && round > 0 {
+			e = h.newEnv(t)
+		}
 		r := ref(fmt.Sprint("race-", round))
 		first := h.placeRace(t, e, r, round, "fresh")
 		e.clock.Advance(ttl)

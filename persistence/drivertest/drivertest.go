@@ -36,6 +36,12 @@ type Harness struct {
 	// Rounds of the single-activation race (default 100) and racers per
 	// round (default 32). Only lower them for a backend documented as slow.
 	RaceRounds, Racers int
+	// RaceStorePerRound gives every round of the single-activation race a
+	// fresh store from MakeStore (the rounds are independent: each races on
+	// its own addressable). For emulators whose every request scans all the
+	// objects stored, so that the race's cost would grow with the square of
+	// the rounds; the rounds and racers stay the same.
+	RaceStorePerRound bool
 	// ManyLeases is the size of the pagination test (default 10,000).
 	ManyLeases int
 }
