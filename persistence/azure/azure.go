@@ -11,6 +11,7 @@ package azure
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"errors"
 	"fmt"
 	"io"
@@ -265,12 +266,26 @@ func ifNoneMatchAny() *blob.AccessConditions {
 	return &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfNoneMatch: &star}}
 }
 
+// Create uploads body under name if no blob has it. The body's MD5 is
+// stored as the blob's Content-MD5, so that a create the SDK resent after
+// losing the answer of a first attempt that worked is recognised: the
+// resend finds a blob whose Content-MD5 is that of our body, which is
+// unique (random bytes in its header), and reports success.
 func (b *bucket) Create(ctx context.Context, name string, body []byte) (string, error) {
+	sum := md5.Sum(body)
 	resp, err := b.cc.NewBlockBlobClient(name).Upload(ctx, streaming.NopCloser(bytes.NewReader(body)), &blockblob.UploadOptions{
 		AccessConditions: ifNoneMatchAny(),
+		HTTPHeaders:      &blob.HTTPHeaders{BlobContentMD5: sum[:]},
 	})
 	if err != nil {
-		return "", b.classify(ctx, "create", name, err)
+		err = b.classify(ctx, "create", name, err)
+		if errors.Is(err, driver.ErrConflict) {
+			props, perr := b.cc.NewBlobClient(name).GetProperties(ctx, nil)
+			if perr == nil && props.ETag != nil && bytes.Equal(props.ContentMD5, sum[:]) {
+				return objstore.NormalizeETag(string(*props.ETag)), nil
+			}
+		}
+		return "", err
 	}
 	if resp.ETag == nil {
 		return "", fmt.Errorf("%s: create %q: the server returned no ETag: %w", b.describe, name, driver.ErrUnsupported)
