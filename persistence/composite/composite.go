@@ -200,6 +200,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.active, s.since = Backup, st.Since
 		s.log.Warn("composite: the backup is active (failed over earlier); starting on it",
 			"backup", s.names[Backup], "since", st.Since, "generation", st.Generation)
+	case st.Since.After(o.Clock.Now()):
+		// A failback is scheduled: the other servers use the backup until
+		// then, and so does this one (the first health round schedules the
+		// switch).
+		s.active = Backup
+		s.log.Warn("composite: a failback to the primary is scheduled; starting on the backup until then",
+			"backup", s.names[Backup], "failback_at", st.Since, "generation", st.Generation)
 	}
 	s.met.setActive(s.active)
 	s.CheckNow(ctx)

@@ -474,3 +474,20 @@ func TestFailbackCopiesWritesThePrimaryMissed(t *testing.T) {
 		t.Fatalf("primary after the switch: %v %v, want %v", got, err, l)
 	}
 }
+
+// A server that starts while a failback is scheduled uses the backup until
+// the recorded time, like the servers already running.
+func TestStartDuringAScheduledFailback(t *testing.T) {
+	pr := newPair(t, nil)
+	ctx := context.Background()
+	at := pr.clock.Now().Add(time.Hour)
+	rec := fmt.Sprintf(`{"active":"primary","generation":2,"since":%q}`, at.Format(time.RFC3339Nano))
+	if _, err := pr.backup.Put(ctx, composite.StateKey, []byte(rec), driver.CreateOnly()); err != nil {
+		t.Fatal(err)
+	}
+	late := *pr
+	late.open(nil)
+	if got := late.s.Active(); got != composite.Backup {
+		t.Fatalf("started on the %s during a scheduled failback", got)
+	}
+}
