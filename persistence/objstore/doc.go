@@ -59,20 +59,33 @@
 // than it needs. A background collector re-lists it and:
 //   - on a live key keeps the head and its predecessor (which the head's
 //     validity rests on) and removes everything else;
-//   - on a deleted key keeps the last tombstone: everything else goes
+//   - on a deleted key keeps the last tombstone and the object it
+//     replaced, so that the tombstone keeps counting; everything else goes
 //     while the tombstone is younger than half of TombstoneRetention
-//     (when older, a fresh tombstone is written on top first); a tombstone
-//     alone and older than TombstoneRetention goes too, and the key costs
-//     nothing any more.
+//     (when older, a fresh tombstone is written on top first). A tombstone
+//     older than TombstoneRetention goes with the object it rests on, and
+//     the key costs nothing any more; when that object is a creation, a
+//     fresh tombstone is written on top first, so that the creation is
+//     removed under a counting tombstone like the rest.
 //
 // Every request of one collection is issued within TombstoneRetention/4 of
 // its listing, and tombstone ages are measured on the server's clock (the
 // Date header of the listing). That bounds the one hazard of removing by
 // name: removing, from an old listing, a creation named like one made
-// after the key was fully reclaimed. Full reclamation needs a tombstone
-// alone and older than the retention, which cannot happen between a
-// listing that saw other objects (or a young tombstone) and removals
-// issued within a quarter of the retention.
+// later that counts. Creation names (seq-0) are removed only under a live
+// head or under a counting tombstone younger than half the retention; a
+// creation made on such a name while the tombstone counts is void, and the
+// tombstone counts until its final removal, which needs it older than the
+// retention: later than any removal issued from that listing. The final
+// removal removes only replacements and tombstones, whose names embed the
+// fingerprint of a unique entity tag and are never taken again.
+//
+// A creation that was void when its writer checked can count later, once
+// the tombstone above it is finally removed. The writer re-lists after a
+// lost creation and recognises its own object as the head (it then
+// reports success: the key holds its value); a creation whose writer
+// crashed before that can appear after the key's final reclamation, as
+// the outcome of a write whose answer was lost.
 //
 // # Costs
 //

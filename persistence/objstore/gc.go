@@ -143,26 +143,29 @@ func (p gcPlan) empty() bool { return len(p.remove) == 0 && p.retomb == "" }
 // server's clock when the listing did not carry it):
 //   - a live key keeps its head and, when the head replaced an object, that
 //     object (the head's validity rests on it); everything else goes;
-//   - a deleted key keeps its last tombstone. While the tombstone is younger
-//     than half the retention, everything else goes; when older, a fresh
-//     tombstone is written on top first (the next collection removes the
-//     rest); a tombstone alone and older than the retention goes too, and
-//     the key's storage is empty.
+//   - a deleted key keeps its tombstone and the object the tombstone
+//     replaced, so that the tombstone keeps counting: a creation that lands
+//     on a collected name meanwhile stays void. While the tombstone is
+//     younger than half the retention, everything else goes; when older, a
+//     fresh tombstone is written on top first (the next collection removes
+//     the rest). A tombstone older than the retention goes with the object
+//     it rests on (that one first), and the key's storage is empty; if that
+//     object is a creation, a fresh tombstone is written on top first
+//     instead, so that a creation's name is only ever removed under a
+//     tombstone that still counts, and the final removal only removes
+//     names that no later write can take;
+//   - a chain where nothing counts holds only replacements whose
+//     predecessor is gone (the highest creation always counts): they go,
+//     but a tombstone among them stays until it is older than the
+//     retention.
 func (s *Store) plan(c *chain, localNow time.Time) gcPlan {
 	var p gcPlan
 	if len(c.links) == 0 {
 		return p
 	}
-	if h, live := c.live(); live {
-		keep := -1
-		if l := &c.links[h]; l.pred != 0 {
-			for j := h - 1; j >= 0; j-- {
-				if c.links[j].seq == l.seq-1 && fingerprint(c.links[j].ETag) == l.pred {
-					keep = j
-					break
-				}
-			}
-		}
+	h, live := c.live()
+	if live {
+		keep := c.predOf(h)
 		for i := range c.links {
 			if i != h && i != keep {
 				p.remove = append(p.remove, c.links[i].Name)
@@ -170,41 +173,69 @@ func (s *Store) plan(c *chain, localNow time.Time) gcPlan {
 		}
 		return p
 	}
-	t := -1
-	for i := len(c.links) - 1; i >= 0; i-- {
-		if c.links[i].tomb {
-			t = i
-			break
-		}
-	}
-	if t < 0 { // only objects of void writes
-		for i := range c.links {
-			p.remove = append(p.remove, c.links[i].Name)
-		}
-		return p
-	}
 	now := c.serverTime
 	if now.IsZero() {
 		now = localNow
 	}
-	age := now.Sub(c.links[t].Modified)
 	retention := s.o.TombstoneRetention
-	switch {
-	case len(c.links) == 1:
-		if age >= retention {
-			p.remove = append(p.remove, c.links[t].Name)
+	if h < 0 {
+		t := -1
+		for i := len(c.links) - 1; i >= 0; i-- {
+			if c.links[i].tomb {
+				t = i
+				break
+			}
 		}
-	case age < retention/2:
 		for i := range c.links {
 			if i != t {
 				p.remove = append(p.remove, c.links[i].Name)
 			}
 		}
+		if t >= 0 && len(c.links) == 1 && now.Sub(c.links[t].Modified) >= retention {
+			p.remove = append(p.remove, c.links[t].Name)
+		}
+		return p
+	}
+	// h is a counting tombstone; pred is the object it replaced.
+	pred := c.predOf(h)
+	age := now.Sub(c.links[h].Modified)
+	others := len(c.links) - 2
+	retomb := func() {
+		cp := c.links[h].Name[:len(c.links[h].Name)-suffixLen+len(sep)]
+		p.retomb = linkName(cp, c.links[h].seq+1, fingerprint(c.links[h].ETag))
+	}
+	switch {
+	case others > 0 && age < retention/2:
+		for i := range c.links {
+			if i != h && i != pred {
+				p.remove = append(p.remove, c.links[i].Name)
+			}
+		}
+	case others > 0:
+		retomb()
+	case age < retention:
+		// The tombstone and what it rests on: nothing to do yet.
+	case c.links[pred].pred == 0:
+		retomb() // rests on a creation, whose name must go under a counting tombstone
 	default:
-		cp := c.links[t].Name[:len(c.links[t].Name)-suffixLen+len(sep)]
-		p.retomb = linkName(cp, c.links[t].seq+1, fingerprint(c.links[t].ETag))
+		p.remove = append(p.remove, c.links[pred].Name, c.links[h].Name)
 	}
 	return p
+}
+
+// predOf returns the index of the object links[i] replaced, or -1 (a
+// creation, or a predecessor not listed).
+func (c *chain) predOf(i int) int {
+	l := &c.links[i]
+	if l.pred == 0 {
+		return -1
+	}
+	for j := i - 1; j >= 0; j-- {
+		if c.links[j].seq == l.seq-1 && fingerprint(c.links[j].ETag) == l.pred {
+			return j
+		}
+	}
+	return -1
 }
 
 // Collect runs the collection of key's chain now, in the caller's

@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,6 +77,9 @@ func TestProtocol(t *testing.T) {
 		t.Run("StaleWriteOnCollectedName", func(t *testing.T) { staleWrite(t, srv) })
 		t.Run("ChainsStayShort", func(t *testing.T) { chainsStayShort(t, srv) })
 		t.Run("Reclamation", func(t *testing.T) { reclamation(t, srv) })
+		t.Run("ReclamationOfACreation", func(t *testing.T) { reclamationOfACreation(t, srv) })
+		t.Run("VoidCreationUnderATombstone", func(t *testing.T) { voidCreation(t, srv) })
+		t.Run("LostCreationThatCountsLater", func(t *testing.T) { lostCreationCountsLater(t, srv) })
 		t.Run("BodyFormat", func(t *testing.T) { bodyFormat(t, srv) })
 	})
 }
@@ -150,8 +158,8 @@ func reclamation(t *testing.T, srv *s3test.Server) {
 	if _, err := s.Collect(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
-	if ns := names(t, srv, bucket); len(ns) != 1 {
-		t.Fatalf("young tombstone: %v, want the tombstone alone", ns)
+	if ns := names(t, srv, bucket); len(ns) != 2 {
+		t.Fatalf("young tombstone: %v, want the tombstone and the object it replaced", ns)
 	}
 	// Ages are measured on the server's clock, in whole seconds.
 	deadline := time.Now().Add(10 * time.Second)
@@ -174,6 +182,138 @@ func reclamation(t *testing.T, srv *s3test.Server) {
 	}
 	mustPut(t, s, "gone", "again", driver.CreateOnly())
 	mustGet(t, s, "gone", "again")
+}
+
+// collectUntil collects key until the bucket holds want objects.
+func collectUntil(t *testing.T, srv *s3test.Server, s *s3.Store, bucket, key string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := s.Collect(context.Background(), key); err != nil {
+			t.Fatal(err)
+		}
+		ns := names(t, srv, bucket)
+		if len(ns) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("collection of %s: %v, want %d objects", key, ns, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// A key created once and deleted rests on its creation: its name is
+// removed only under a fresh tombstone, then the key is reclaimed.
+func reclamationOfACreation(t *testing.T, srv *s3test.Server) {
+	ctx := context.Background()
+	s, bucket := open(t, srv, time.Second)
+	mustPut(t, s, "once", "a", driver.CreateOnly())
+	if err := s.Delete(ctx, "once", driver.Unconditional()); err != nil {
+		t.Fatal(err)
+	}
+	collectUntil(t, srv, s, bucket, "once", 0)
+	if _, err := s.Get(ctx, "once"); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("get after reclamation = %v", err)
+	}
+	mustPut(t, s, "once", "again", driver.CreateOnly())
+	mustGet(t, s, "once", "again")
+}
+
+// After a deletion and a collection, the creation name of the key is free
+// and a create-only write lands on it while the tombstone counts: the
+// writer must see that creation lose, write after the tombstone, and
+// succeed; nothing older comes back.
+func voidCreation(t *testing.T, srv *s3test.Server) {
+	ctx := context.Background()
+	s, bucket := open(t, srv, time.Hour)
+	a := mustPut(t, s, "k", "a", driver.CreateOnly())
+	b := mustPut(t, s, "k", "b", driver.MatchVersion(a))
+	if err := s.Delete(ctx, "k", driver.MatchVersion(b)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Collect(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if ns := names(t, srv, bucket); len(ns) != 2 || strings.HasSuffix(ns[0], "-0000000000000000") {
+		t.Fatalf("after collection: %v, want b's object and the tombstone", ns)
+	}
+	mustPut(t, s, "k", "c", driver.CreateOnly())
+	mustGet(t, s, "k", "c")
+	if _, err := s.Put(ctx, "k", []byte("d"), driver.CreateOnly()); !errors.Is(err, driver.ErrConflict) {
+		t.Fatalf("second create-only put = %v, want a conflict", err)
+	}
+	if _, err := s.Collect(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, s, "k", "c")
+}
+
+// A create-only write on a deleted key lands on the key's collected
+// creation name and is judged lost (the tombstone counts); before the
+// writer re-lists, another collector finally removes what the tombstone
+// rests on, so the writer's own object is now the head: the write took
+// effect and must report success, not "key exists".
+func lostCreationCountsLater(t *testing.T, srv *s3test.Server) {
+	ctx := context.Background()
+	bucket := srv.NewBucket(t)
+	var (
+		armed, created atomic.Bool
+		lists          atomic.Int32
+		predName       atomic.Value
+	)
+	raw := srv.Client(t)
+	target, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case !armed.Load():
+		case r.Method == http.MethodPut && strings.Contains(r.URL.Path, "k!!/0000000000000001-0000000000000000"):
+			created.Store(true)
+		case created.Load() && r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2":
+			if lists.Add(1) == 2 { // the writer's re-listing after its lost creation
+				name := predName.Load().(string)
+				if _, err := raw.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: &name}); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	s, err := s3.Open(ctx, s3.Options{
+		Endpoint: front.URL, Region: srv.Region, Bucket: bucket, PathStyle: true,
+		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
+		Prefix: "p", TombstoneRetention: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	a := mustPut(t, s, "k", "a", driver.CreateOnly())
+	b := mustPut(t, s, "k", "b", driver.MatchVersion(a))
+	if err := s.Delete(ctx, "k", driver.MatchVersion(b)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Collect(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	ns := names(t, srv, bucket)
+	if len(ns) != 2 {
+		t.Fatalf("after collection: %v", ns)
+	}
+	predName.Store(ns[0])
+	armed.Store(true)
+	if _, err := s.Put(ctx, "k", []byte("c"), driver.CreateOnly()); err != nil {
+		t.Fatalf("create-only put whose object became the head: %v", err)
+	}
+	if !created.Load() || lists.Load() < 2 {
+		t.Fatalf("the race was not reproduced (creation seen %t, %d listings after it)", created.Load(), lists.Load())
+	}
+	mustGet(t, s, "k", "c")
 }
 
 func bodyFormat(t *testing.T, srv *s3test.Server) {

@@ -279,19 +279,40 @@ func (s *Store) apply(ctx context.Context, key, cp string, body, value []byte, c
 // (a key never written, the common case: no listing first), else after
 // the chain's last object.
 func (s *Store) create(ctx context.Context, key, cp string, body, value []byte) (driver.Version, error) {
-	v, err := s.createAt(ctx, key, cp, 1, body, value)
-	if !errors.Is(err, driver.ErrConflict) {
-		return v, err
+	v, err0 := s.createAt(ctx, key, cp, 1, body, value)
+	if !errors.Is(err0, driver.ErrConflict) {
+		return v, err0
 	}
 	c, err := s.readChain(ctx, key, cp)
 	if err != nil {
 		return driver.Version{}, err
 	}
-	if _, live := c.live(); live {
+	if h, live := c.live(); live {
+		// The optimistic creation, judged lost, can be the head now: it
+		// landed on a collected name while a tombstone counted, and the
+		// tombstone stopped counting since (its final collection). The key
+		// then holds our value: the write took effect.
+		var lost *lostCreation
+		if errors.As(err0, &lost) && c.links[h].Name == lost.name && c.links[h].ETag == lost.etag {
+			if value != nil {
+				s.cache.put(lost.name, lost.etag, value)
+			}
+			return versionOf(&c.links[h]), nil
+		}
 		return driver.Version{}, fmt.Errorf("key exists: %w", driver.ErrConflict)
 	}
 	return s.createAt(ctx, key, cp, c.maxSeq()+1, body, value)
 }
+
+// lostCreation is createAt's conflict when its object was created but did
+// not count when the chain was listed.
+type lostCreation struct{ name, etag string }
+
+func (e *lostCreation) Error() string {
+	return fmt.Sprintf("creation %q lost to a concurrent one", e.name)
+}
+
+func (e *lostCreation) Unwrap() error { return driver.ErrConflict }
 
 // createAt creates the object (seq, 0) and checks, by listing the chain,
 // that it counts: a creation can succeed on a name collected long ago, and
@@ -314,7 +335,7 @@ func (s *Store) createAt(ctx context.Context, key, cp string, seq uint64, body, 
 		if i >= 0 {
 			s.gc.enqueue(cp)
 		}
-		return driver.Version{}, fmt.Errorf("creation %q lost to a concurrent one: %w", name, driver.ErrConflict)
+		return driver.Version{}, &lostCreation{name: name, etag: etag}
 	}
 	if value != nil {
 		s.cache.put(name, etag, value)
