@@ -73,3 +73,40 @@ else
 	echo "install-test-backends: installing azurite $azurite_version into .tools/azurite (npm, ~30 s)"
 	npm install --prefix .tools/azurite --no-audit --no-fund --loglevel=error "azurite@$azurite_version"
 fi
+
+# kube-apiserver (Apache-2.0) is the real Kubernetes API server; the
+# Kubernetes provider's tests (internal/testbackend/kubetest) start it over an
+# embedded etcd. There is no `go install` for it: a scratch module in
+# .tools/kube-build requires k8s.io/kubernetes and replaces every published
+# staging module (read from k8s.io/kubernetes's own go.mod, less the two
+# samples that are not published) with its v0.x twin, then `go build`s
+# cmd/kube-apiserver into .tools/bin. It is not added to PATH: kubetest looks
+# on PATH first, then in .tools/bin.
+kube_version=v1.37.2
+kube_staging_version=v0.${kube_version#v1.}
+if command -v kube-apiserver >/dev/null; then
+	echo "install-test-backends: kube-apiserver present on PATH ($(command -v kube-apiserver))"
+elif [ -x .tools/bin/kube-apiserver ] && go version -m .tools/bin/kube-apiserver 2>/dev/null | grep -q "k8s.io/kubernetes[[:space:]]*$kube_version[[:space:]]"; then
+	echo "install-test-backends: kube-apiserver present (.tools/bin/kube-apiserver, $kube_version)"
+else
+	echo "install-test-backends: building kube-apiserver $kube_version into .tools/bin (go build, ~7.5 min cold on 2 cores, ~2.8 GB memory)"
+	kube_mod=$(go mod download -json "k8s.io/kubernetes@$kube_version" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
+	mkdir -p .tools/kube-build .tools/bin
+	{
+		echo "module orbit-kube-build"
+		echo
+		echo "go $(sed -n 's/^go //p' "$kube_mod")"
+		echo
+		echo "require k8s.io/kubernetes $kube_version"
+		echo
+		echo "replace ("
+		sed -n 's|^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*|\1|p' "$kube_mod" |
+			grep -v -e '^k8s.io/sample-controller$' -e '^k8s.io/sample-cli-plugin$' |
+			while read -r m; do echo "	$m => $m $kube_staging_version"; done
+		echo ")"
+	} >.tools/kube-build/go.mod
+	rm -f .tools/kube-build/go.sum
+	(cd .tools/kube-build &&
+		GOFLAGS=-mod=mod go get "k8s.io/kubernetes/cmd/kube-apiserver@$kube_version" &&
+		GOFLAGS=-mod=mod go build -o ../bin/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver)
+fi
