@@ -25,6 +25,7 @@ import (
 	_ "github.com/orbit-go/orbit/persistence/etcd"
 	_ "github.com/orbit-go/orbit/persistence/flash"
 	_ "github.com/orbit-go/orbit/persistence/gcs"
+	_ "github.com/orbit-go/orbit/persistence/kubernetes"
 	_ "github.com/orbit-go/orbit/persistence/memory"
 	_ "github.com/orbit-go/orbit/persistence/redis"
 	_ "github.com/orbit-go/orbit/persistence/s3"

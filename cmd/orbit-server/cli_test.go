@@ -74,11 +74,11 @@ disk_backup = { path = "`+backup+`" }
 	if _, err := os.Stat(backup); !os.IsNotExist(err) {
 		t.Fatalf("check wrote the memory provider's backup (%v); it must only inspect", err)
 	}
-	// A provider type not compiled in is reported, and fails the check.
-	writeFile(t, path, "[providers.s]\ntype = \"Kubernetes\"\nnamespace = \"orbit\"\nconfig_map_name = \"orbit-data\"\n")
-	code, out, _ = runCLI(t, "check", "--config", path)
-	if code != 1 || !strings.Contains(out, "not available in this build") {
-		t.Fatalf("check of an absent driver: exit %d\n%s", code, out)
+	// An unknown provider type is reported with the known ones, and fails the check.
+	writeFile(t, path, "[providers.s]\ntype = \"Cassandra\"\n")
+	code, out, errOut = runCLI(t, "check", "--config", path)
+	if code == 0 || !strings.Contains(out+errOut, `unknown provider type "Cassandra"`) || !strings.Contains(out+errOut, "Kubernetes") {
+		t.Fatalf("check of an unknown type: exit %d\n%s%s", code, out, errOut)
 	}
 	// An unreachable backend is reported as such, and fails the check.
 	writeFile(t, path, "[providers.r]\ntype = \"Redis\"\nurl = \"redis://127.0.0.1:1\"\ndial_timeout = 1\n")

@@ -50,12 +50,12 @@ func DefaultRedisConfig() RedisConfig {
 
 // DefaultKubernetesConfig returns namespace "orbit", ConfigMap "orbit-data"
 // and Secret "orbit-secrets", out of cluster (default kubeconfig lookup),
-// 256 shards, a client-side rate limit of 50 requests per second with
-// bursts of 100, and a request timeout of 30 s. Shards, QPS and Burst of 0
+// 256 shards, a client-side rate limit of 100 requests per second with
+// bursts of 200, and a request timeout of 30 s. Shards, QPS and Burst of 0
 // also mean these defaults.
 func DefaultKubernetesConfig() KubernetesConfig {
 	return KubernetesConfig{Namespace: "orbit", ConfigMapName: "orbit-data", SecretName: "orbit-secrets",
-		Shards: 256, QPS: 50, Burst: 100, RequestTimeout: 30}
+		Shards: 256, QPS: 100, Burst: 200, RequestTimeout: 30}
 }
 
 // DefaultMinIOConfig returns region us-east-1, Secure false and prefix

@@ -229,7 +229,7 @@ type KubernetesConfig struct {
 	Shards int `toml:"shards" json:"shards"`
 	// QPS and Burst (not in the spec) are client-go's client-side rate
 	// limit: requests per second sustained, and the burst above it (0 =
-	// the defaults 50 and 100).
+	// the defaults 100 and 200).
 	QPS   int `toml:"qps" json:"qps"`
 	Burst int `toml:"burst" json:"burst"`
 	// RequestTimeout (not in the spec) bounds every API request, in
