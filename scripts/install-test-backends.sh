@@ -82,6 +82,19 @@ fi
 # samples that are not published) with its v0.x twin, then `go build`s
 # cmd/kube-apiserver into .tools/bin. It is not added to PATH: kubetest looks
 # on PATH first, then in .tools/bin.
+# etcd for that API server runs as its own process (outside the test binary,
+# which the race detector slows down): `go build` of go.etcd.io/etcd/server/v3
+# at the version go.mod requires, into .tools/bin/etcd (~1 min cold, 36 MB).
+# kubetest falls back to embedded etcd when it is missing.
+etcd_version=$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
+if [ -x .tools/bin/etcd ] && go version -m .tools/bin/etcd 2>/dev/null | grep -q "go.etcd.io/etcd/server/v3[[:space:]]*$etcd_version[[:space:]]"; then
+	echo "install-test-backends: etcd present (.tools/bin/etcd, $etcd_version)"
+else
+	echo "install-test-backends: building etcd $etcd_version into .tools/bin (go build, ~1 min)"
+	mkdir -p .tools/bin
+	go build -o .tools/bin/etcd go.etcd.io/etcd/server/v3
+fi
+
 kube_version=v1.37.2
 kube_staging_version=v0.${kube_version#v1.}
 if command -v kube-apiserver >/dev/null; then

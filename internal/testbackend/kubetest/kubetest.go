@@ -1,5 +1,6 @@
-// Package kubetest starts a real kube-apiserver for tests, over an embedded
-// etcd (etcdtest): no fake clientset ever stands in for the API server.
+// Package kubetest starts a real kube-apiserver for tests, over a real etcd
+// (.tools/bin/etcd as a child process, else embedded etcdtest): no fake
+// clientset ever stands in for the API server.
 //
 // Start finds the kube-apiserver program (on PATH, else
 // .tools/bin/kube-apiserver in the repository root, where
@@ -55,6 +56,8 @@ const (
 	// toolsBin is where InstallHint builds kube-apiserver, relative to the
 	// repository root.
 	toolsBin = ".tools/bin/kube-apiserver"
+	// toolsEtcd is where InstallHint builds etcd.
+	toolsEtcd = ".tools/bin/etcd"
 	// readyTimeout bounds how long the server may take to be ready.
 	readyTimeout = 90 * time.Second
 	// stopTimeout is how long Stop waits after SIGTERM before SIGKILL.
@@ -116,7 +119,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		o(s)
 	}
 	s.child.LogFile = s.LogFile
-	etcd := etcdtest.Start(t)
+	etcdURL := s.startEtcd(t)
 	if err := s.writeFiles(); err != nil {
 		t.Fatalf("kubetest: %v", err)
 	}
@@ -131,7 +134,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	for attempt := 1; ; attempt++ {
 		port := testbackend.FreePorts(t, 1)[0]
 		s.URL = "https://127.0.0.1:" + strconv.Itoa(port)
-		err := s.launch(bin, port, etcd.Endpoints()[0])
+		err := s.launch(bin, port, etcdURL)
 		if err == nil {
 			break
 		}
@@ -233,6 +236,52 @@ func (s *Server) ready() error {
 		return fmt.Errorf("/readyz: %s", resp.Status)
 	}
 	return nil
+}
+
+// startEtcd starts etcd for the API server and returns its client URL:
+// .tools/bin/etcd (built by InstallHint) as a child process when it exists,
+// so that the API server's storage does not run inside the test binary
+// (which the race detector slows several times), else embedded etcd.
+func (s *Server) startEtcd(t testing.TB) string {
+	t.Helper()
+	root, err := testbackend.RepoRoot()
+	bin := filepath.Join(root, toolsEtcd)
+	if fi, statErr := os.Stat(bin); err != nil || statErr != nil || fi.Mode()&0o111 == 0 {
+		return etcdtest.Start(t).Endpoints()[0]
+	}
+	dir := filepath.Join(s.Dir, "etcd")
+	child := &proc.Child{LogFile: filepath.Join(s.Dir, "etcd.log")}
+	t.Cleanup(func() { child.Stop(t, "kubetest: etcd", syscall.SIGTERM, stopTimeout) })
+	for attempt := 1; ; attempt++ {
+		ports := testbackend.FreePorts(t, 2)
+		client := "http://127.0.0.1:" + strconv.Itoa(ports[0])
+		peer := "http://127.0.0.1:" + strconv.Itoa(ports[1])
+		p, err := child.Start(bin, []string{"--name=default", "--data-dir=" + dir, "--listen-client-urls=" + client,
+			"--advertise-client-urls=" + client, "--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
+			"--initial-cluster=default=" + peer, "--log-level=warn", "--unsafe-no-fsync"}, s.Dir, nil)
+		if err == nil {
+			hc := &http.Client{Timeout: time.Second}
+			err = p.WaitReady(readyTimeout, 50*time.Millisecond, func() error {
+				resp, err := hc.Get(client + "/health")
+				if err != nil {
+					return err
+				}
+				_ = resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("etcd /health: %s", resp.Status)
+				}
+				return nil
+			})
+		}
+		if err == nil {
+			return client
+		}
+		child.Stop(t, "kubetest: etcd", syscall.SIGKILL, stopTimeout)
+		if attempt == 3 || !strings.Contains(child.Log(), "address already in use") {
+			t.Fatalf("kubetest: start etcd: %v\nlog:\n%s", err, child.LogTail(20))
+		}
+		_ = os.RemoveAll(dir)
+	}
 }
 
 // ConfigFor returns a client configuration that authenticates with token
