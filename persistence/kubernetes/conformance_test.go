@@ -15,7 +15,7 @@ import (
 	"github.com/orbit-go/orbit/persistence/kubernetes"
 )
 
-var kubeCaps = []driver.Capability{driver.CapHealth}
+var kubeCaps = []driver.Capability{driver.CapHealth, driver.CapWatch}
 
 // testQPS is the client-side rate limit of the tests: well above what one
 // API server on the test machine serves, so that it never slows a test.

@@ -13,8 +13,9 @@ import (
 )
 
 // RequiredVerbs are the verbs the driver needs on configmaps in its
-// namespace: exactly what deploy/kubernetes/role.yaml grants.
-var RequiredVerbs = []string{"get", "list", "create", "update"}
+// namespace: exactly what deploy/kubernetes/role.yaml grants (watch only
+// for Watch).
+var RequiredVerbs = []string{"get", "list", "watch", "create", "update"}
 
 // maxHealthTimeout bounds each request of a health check.
 const maxHealthTimeout = 5 * time.Second
