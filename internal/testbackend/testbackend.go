@@ -107,6 +107,25 @@ func RandomHex(t testing.TB, n int) string {
 	return hex.EncodeToString(b)
 }
 
+// FindTool returns the path of program: on PATH, else rel (a slash-separated
+// path relative to the repository root, where the install script puts it)
+// when that is an executable file. Otherwise path is "" and where names the
+// place looked at, for an install hint.
+func FindTool(program, rel string) (path, where string) {
+	if p, err := exec.LookPath(program); err == nil {
+		return p, ""
+	}
+	where = filepath.FromSlash(rel) + " in the repository root"
+	if root, err := RepoRoot(); err == nil {
+		p := filepath.Join(root, filepath.FromSlash(rel))
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, ""
+		}
+		where = p
+	}
+	return "", where
+}
+
 // RepoRoot returns the nearest folder at or above the working directory
 // that holds a go.mod: where the install script puts tools (.tools/).
 func RepoRoot() (string, error) {

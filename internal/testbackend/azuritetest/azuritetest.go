@@ -45,7 +45,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -119,21 +118,9 @@ type Server struct {
 // "node" missing from PATH is reported the same way.
 func Bin(t testing.TB) string {
 	t.Helper()
-	bin := ""
-	if p, err := exec.LookPath(program); err == nil {
-		bin = p
-	} else {
-		where := filepath.FromSlash(toolsBin) + " in the repository root"
-		if root, err := testbackend.RepoRoot(); err == nil {
-			p := filepath.Join(root, toolsBin)
-			if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
-				bin = p
-			}
-			where = p
-		}
-		if bin == "" {
-			return testbackend.Require(t, program, InstallHint+" (it installs Azurite with npm into "+where+", which azuritetest looks for after PATH)")
-		}
+	bin, where := testbackend.FindTool(program, toolsBin)
+	if bin == "" {
+		return testbackend.Require(t, program, InstallHint+" (it installs Azurite with npm into "+where+", which azuritetest looks for after PATH)")
 	}
 	testbackend.Require(t, "node", InstallHint+" (Azurite is a Node.js program; the script installs Debian's nodejs and npm)")
 	return bin

@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -93,16 +92,9 @@ type Server struct {
 // not return.
 func Bin(t testing.TB) string {
 	t.Helper()
-	if p, err := exec.LookPath("kube-apiserver"); err == nil {
+	p, where := testbackend.FindTool("kube-apiserver", toolsBin)
+	if p != "" {
 		return p
-	}
-	where := filepath.FromSlash(toolsBin) + " in the repository root"
-	if root, err := testbackend.RepoRoot(); err == nil {
-		p := filepath.Join(root, toolsBin)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p
-		}
-		where = p
 	}
 	return testbackend.Require(t, "kube-apiserver", InstallHint+" (it builds "+where+", which kubetest looks for after PATH)")
 }

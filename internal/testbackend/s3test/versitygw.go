@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -37,16 +36,9 @@ const (
 // testbackend.Require), and does not return.
 func Bin(t testing.TB) string {
 	t.Helper()
-	if p, err := exec.LookPath("versitygw"); err == nil {
+	p, where := testbackend.FindTool("versitygw", toolsBin)
+	if p != "" {
 		return p
-	}
-	where := filepath.FromSlash(toolsBin) + " in the repository root"
-	if root, err := testbackend.RepoRoot(); err == nil {
-		p := filepath.Join(root, toolsBin)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p
-		}
-		where = p
 	}
 	return testbackend.Require(t, "versitygw", InstallHint+" (it installs "+where+", which s3test looks for after PATH)")
 }
