@@ -134,10 +134,9 @@ type Store struct {
 	gen      uint64        // incremented at every switch; part of every version
 	switched chan struct{} // closed (and replaced) at every switch
 	since    time.Time     // when the active side became active
-	// genCtx is cancelled when a failover is decided: requests still
-	// running on the failing side return at once.
-	genCtx    context.Context
-	genCancel context.CancelFunc
+	// running are the requests on the active side, which a failover
+	// interrupts so that they return at once.
+	running inflight
 
 	// The standby is behind when a write could not be mirrored to it.
 	// failSeq counts mirror failures; a full sync that started at failSeq
@@ -184,7 +183,6 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		opt: o, sides: [2]driver.Store{o.Primary, o.Backup}, names: [2]string{o.PrimaryName, o.BackupName},
 		log: o.Logger, switched: make(chan struct{}), stop: make(chan struct{}), kick: make(chan struct{}, 1), dirty: map[string]struct{}{}, since: o.Clock.Now(),
 	}
-	s.genCtx, s.genCancel = context.WithCancel(context.Background())
 	s.met = newMetrics(o.Registerer, o.Name)
 	s.lastSync.Store(o.Clock.Now().UnixNano())
 	// Whether the standby holds every write is unknown until a first
@@ -311,34 +309,40 @@ func innerCond(gen uint64, key string, cond driver.Condition) (driver.Condition,
 // ---- requests ----
 
 // call is one request on the active side. begin holds the roles for
-// reading until end; ctx is the caller's context joined with the current
-// generation's, which a failover cancels so that requests stuck on a
-// failing primary return at once instead of delaying the switch.
+// reading until end; ctx is the caller's context with a cancel that a
+// failover calls, so that requests stuck on a failing primary return at
+// once instead of delaying the switch.
 type call struct {
 	act  Side
 	gen  uint64
 	sw   chan struct{}
-	gctx context.Context
 	ctx  context.Context
-	stop func() bool
 	done context.CancelFunc
+	id   uint64
 }
 
 func (s *Store) begin(ctx context.Context) call {
 	s.mu.RLock()
-	c := call{act: s.active, gen: s.gen, sw: s.switched, gctx: s.genCtx}
+	c := call{act: s.active, gen: s.gen, sw: s.switched}
 	c.ctx, c.done = context.WithCancel(ctx)
-	c.stop = context.AfterFunc(c.gctx, c.done)
+	c.id = s.running.add(c.done)
 	return c
+}
+
+// interrupted reports whether c was cancelled by a failover (not by its
+// caller, whose context is outer).
+func (c *call) interrupted(outer context.Context) bool {
+	return outer.Err() == nil && c.ctx.Err() != nil
 }
 
 // end releases the roles. An error caused by the failover cancelling the
 // request (not by the caller) becomes ErrUnavailable, which rides through.
 func (s *Store) end(c call, outer context.Context, op, key string, err error) error {
-	c.stop()
+	s.running.remove(c.id)
+	interrupted := c.interrupted(outer)
 	c.done()
 	s.mu.RUnlock()
-	if err != nil && outer.Err() == nil && c.gctx.Err() != nil {
+	if err != nil && interrupted {
 		return fmt.Errorf("composite: %s %q: interrupted by a failover of the %s: %w", op, key, c.act, driver.ErrUnavailable)
 	}
 	return err
@@ -491,9 +495,7 @@ func (s *Store) Close(ctx context.Context) error {
 	s.hmu.Unlock()
 	s.wg.Wait()
 	s.bg.Wait()
-	s.mu.Lock()
-	s.genCancel()
-	s.mu.Unlock()
+	s.running.interrupt()
 	var errs []error
 	for i, st := range s.sides {
 		if err := st.Close(ctx); err != nil && !errors.Is(err, driver.ErrClosed) {

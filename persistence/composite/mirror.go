@@ -97,7 +97,7 @@ func (s *Store) mirror(c call, key string) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &ae), c.gctx.Err() != nil:
+	case errors.As(err, &ae), c.ctx.Err() != nil:
 		// Not acknowledged, so the standby may miss it: whoever wrote it
 		// is told it failed (a lost answer), and the standby's view
 		// prevails after a failover.

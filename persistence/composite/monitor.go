@@ -228,8 +228,6 @@ func (s *Store) switchLocked(side Side, since time.Time, why string, generation 
 	from := s.active
 	s.active = side
 	s.gen++
-	s.genCancel()
-	s.genCtx, s.genCancel = context.WithCancel(context.Background())
 	close(s.switched)
 	s.switched = make(chan struct{})
 	s.since = since
@@ -262,22 +260,14 @@ func (s *Store) failover(ctx context.Context, reason string, fails int) {
 	// Requests still running on the primary return at once (and ride
 	// through to the backup) instead of holding the switch up to the
 	// primary's own timeout.
-	s.mu.RLock()
-	cancelRequests := s.genCancel
-	s.mu.RUnlock()
-	cancelRequests()
+	s.running.interrupt()
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.genCtx.Err() != nil && s.active == Primary {
-		// If the failover does not happen, new requests run normally.
-		defer func() {
-			if s.active == Primary {
-				s.genCtx, s.genCancel = context.WithCancel(context.Background())
-			}
-		}()
-	}
+	// After the switch, or if the failover does not happen, requests run
+	// normally again.
+	defer s.running.resume()
 	if s.active == Backup {
 		return
 	}
