@@ -8,6 +8,7 @@ import (
 	"iter"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/orbit-go/orbit/persistence/driver"
 )
@@ -212,40 +213,33 @@ func (a *addressables) Takeover(ctx context.Context, ref AddressableReference, f
 
 func (a *addressables) Get(ctx context.Context, ref AddressableReference) (AddressableLease, error) {
 	// The hot path: the key is built in a recycled buffer and the record is
-	// decoded against ref. Validation is deferred to the miss path: the key
-	// encoding is injective and only valid references are ever written, so
-	// a record found under leaseKey(ref) proves ref valid.
-	type result struct {
-		rec   leaseRecord
-		found bool
-		err   error
-	}
-	r := withLeaseKey(ref, func(key string) result {
-		e, err := a.kv.store.Get(ctx, key)
+	// decoded against ref, straight into the result. Validation is deferred
+	// to the miss path: the key encoding is injective and only valid
+	// references are ever written, so a record found under leaseKey(ref)
+	// proves ref valid.
+	var out AddressableLease
+	bp := keyBufs.Get().(*[]byte)
+	b := appendLeaseKey((*bp)[:0], ref)
+	e, err := a.kv.store.Get(ctx, unsafe.String(unsafe.SliceData(b), len(b)))
+	*bp = b
+	keyBufs.Put(bp) // drivers do not retain the keys passed to Get
+	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return result{}
+			if verr := ref.Validate(); verr != nil {
+				return out, verr
+			}
+			return out, fmt.Errorf("lease of %s: %w", ref, ErrNotFound)
 		}
-		if err != nil {
-			return result{err: fmt.Errorf("read lease of %s: %w", ref, err)}
-		}
-		rec, err := decodeLeaseOf(ref, e.Value)
-		if err != nil {
-			return result{err: fmt.Errorf("decode lease of %s: %w", ref, err)}
-		}
-		return result{rec: rec, found: true}
-	})
-	if !r.found {
-		if verr := ref.Validate(); verr != nil {
-			return AddressableLease{}, verr
-		}
+		return out, fmt.Errorf("read lease of %s: %w", ref, err)
 	}
-	if r.err != nil {
-		return AddressableLease{}, r.err
+	released, err := decodeLeaseInto(&out, ref, e.Value)
+	if err != nil {
+		return AddressableLease{}, fmt.Errorf("decode lease of %s: %w", ref, err)
 	}
-	if !r.found || r.rec.Released || !r.rec.Live(a.opt.clock.Now()) {
+	if released || !out.Live(a.opt.clock.Now()) {
 		return AddressableLease{}, fmt.Errorf("lease of %s: %w", ref, ErrNotFound)
 	}
-	return r.rec.AddressableLease, nil
+	return out, nil
 }
 
 // holderCAS re-reads ref's record, checks that (node, epoch) holds its live

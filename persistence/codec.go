@@ -223,16 +223,27 @@ func decodeLease(key string, b []byte) (leaseRecord, error) {
 // decodeLeaseOf decodes the record of ref (whose key the caller built).
 func decodeLeaseOf(ref AddressableReference, b []byte) (leaseRecord, error) {
 	var r leaseRecord
+	released, err := decodeLeaseInto(&r.AddressableLease, ref, b)
+	r.Released = released
+	return r, err
+}
+
+// decodeLeaseInto decodes the record of ref into l and reports whether the
+// record says released. On error l is partly written.
+func decodeLeaseInto(l *AddressableLease, ref AddressableReference, b []byte) (released bool, err error) {
 	d := decoder{b: b}
 	if v := d.byte1("lease format"); d.err == nil && v != formatV1 {
-		return r, fmt.Errorf("lease record format %d is not supported: %w", v, ErrCorrupt)
+		return false, fmt.Errorf("lease record format %d is not supported: %w", v, ErrCorrupt)
 	}
 	flags := d.byte1("lease flags")
-	r.Released = flags&flagReleased != 0
-	l := &r.AddressableLease
 	l.Reference = ref
 	epochDelta := d.varint("lease epoch")
-	l.CreatedAt = d.time("lease created_at")
+	if d.err != nil || len(d.b) < 8 {
+		d.fail("lease created_at")
+		return false, d.err
+	}
+	created := int64(binary.BigEndian.Uint64(d.b))
+	d.b = d.b[8:]
 	renew := d.varint("lease renew_at")
 	expires := d.varint("lease expires_at")
 	if flags&flagNodeInRefNamespace != 0 {
@@ -245,10 +256,10 @@ func decodeLeaseOf(ref AddressableReference, b []byte) (leaseRecord, error) {
 		d.fail("lease record (trailing bytes)")
 	}
 	if d.err != nil {
-		return r, d.err
+		return false, d.err
 	}
-	if l.CreatedAt.IsZero() {
-		return r, fmt.Errorf("lease record without created_at: %w", ErrCorrupt)
+	if created == zeroTimeNanos {
+		return false, fmt.Errorf("lease record without created_at: %w", ErrCorrupt)
 	}
 	if flags&flagRenewMillis != 0 {
 		renew *= 1e6
@@ -256,10 +267,11 @@ func decodeLeaseOf(ref AddressableReference, b []byte) (leaseRecord, error) {
 	if flags&flagExpiresMillis != 0 {
 		expires *= 1e6
 	}
+	l.CreatedAt = time.Unix(0, created).UTC()
 	l.Epoch = uint64(l.CreatedAt.UnixMicro()) + uint64(epochDelta)
-	l.RenewAt = l.CreatedAt.Add(time.Duration(renew))
-	l.ExpiresAt = l.CreatedAt.Add(time.Duration(expires))
-	return r, nil
+	l.RenewAt = time.Unix(0, created+renew).UTC()
+	l.ExpiresAt = time.Unix(0, created+expires).UTC()
+	return flags&flagReleased != 0, nil
 }
 
 func encodeNode(n NodeInfo) []byte {

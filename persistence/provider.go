@@ -69,7 +69,8 @@ var _ Provider = (*provider)(nil)
 // stores. Capabilities are discovered from store by type assertion.
 func NewProvider(name, typ string, store driver.Store, opts ...Option) Provider {
 	o := buildOptions(opts)
-	m := newMetrics(name, typ, o.registerer)
+	_, inProcess := store.(driver.InProcess)
+	m := newMetrics(name, typ, o.registerer, inProcess)
 	if cs, ok := store.(driver.CacheStatser); ok {
 		m.cacheFn = cs.CacheStats
 	}
@@ -134,6 +135,7 @@ func (p *provider) Close(ctx context.Context) error {
 		p.closed = true
 		p.mu.Unlock()
 		p.closeErr = p.kv.raw.Close(ctx)
+		p.metrics.unregister()
 		if p.closeErr != nil {
 			p.closeErr = fmt.Errorf("close provider %q: %w", p.name, p.closeErr)
 		}

@@ -1,5 +1,6 @@
 // Package memory is Orbit's in-process storage backend: sharded concurrent
-// maps with an ordered key index, real multi-key transactions, change
+// maps with lock-free reads (see shard), an ordered key index, real
+// multi-key transactions whose writes readers see all at once, change
 // streams, an entry limit, and an optional compressed disk backup that is
 // written atomically every sync interval and on close, and restored on open.
 //
@@ -109,7 +110,7 @@ func New(opts Options) *Store {
 	s.tree = btree.NewBTreeGOptions(lessString, btree.Options{NoLocks: true, Degree: 64})
 	s.labels = map[string]*labelIndex{}
 	for i := range s.shards {
-		s.shards[i].m = make(map[string]uint32)
+		s.shards[i] = newShard()
 	}
 	return s
 }
@@ -153,10 +154,7 @@ func (s *Store) Get(ctx context.Context, key string) (driver.Entry, error) {
 	if err := s.checkOpen(); err != nil {
 		return driver.Entry{}, err
 	}
-	sh := s.shardOf(key)
-	sh.mu.RLock()
-	it, ok := sh.get(key)
-	sh.mu.RUnlock()
+	it, ok := s.shardOf(key).load(key)
 	if !ok {
 		return driver.Entry{}, driver.ErrNotFound
 	}
@@ -366,10 +364,7 @@ func collect(t *btree.BTreeG[string], start string, limit int, keep func(string)
 func (s *Store) page(keys []string, more bool, label *labelIndex) driver.ListPage {
 	page := driver.ListPage{Entries: make([]driver.Entry, 0, len(keys)), More: more}
 	for _, k := range keys {
-		sh := s.shardOf(k)
-		sh.mu.RLock()
-		it, ok := sh.get(k)
-		sh.mu.RUnlock()
+		it, ok := s.shardOf(k).load(k)
 		if ok && (label == nil || it.label == label) {
 			page.Entries = append(page.Entries, driver.Entry{Key: k, Value: stringToBytes(it.value), Version: driver.NumVersion(it.version)})
 		}

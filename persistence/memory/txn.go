@@ -67,6 +67,11 @@ func (s *Store) Txn(ctx context.Context, ops []driver.Op) ([]driver.Version, err
 		}
 		newCounted = 0 // already accounted
 	}
+	// Readers do not lock: make the shards' sequence numbers odd while the
+	// writes land, so that no read returns part of the transaction.
+	for _, i := range locks {
+		s.shards[i].beginTxn()
+	}
 	versions := make([]driver.Version, len(ops))
 	for n, op := range ops {
 		sh := &s.shards[idx[n]]
@@ -88,6 +93,9 @@ func (s *Store) Txn(ctx context.Context, ops []driver.Op) ([]driver.Version, err
 		case driver.OpCheck:
 			versions[n] = driver.NumVersion(cur.version)
 		}
+	}
+	for _, i := range locks {
+		s.shards[i].endTxn()
 	}
 	if s.opts.MaxEntries > 0 && newCounted < 0 {
 		s.counted.Add(int64(newCounted)) // deletions free capacity
