@@ -169,6 +169,12 @@ func BenchmarkBin(t testing.TB) string {
 	return testbackend.Require(t, "redis-benchmark", toolsHint)
 }
 
+// CLIBin returns the path of redis-cli, like BenchmarkBin.
+func CLIBin(t testing.TB) string {
+	t.Helper()
+	return testbackend.Require(t, "redis-cli", toolsHint)
+}
+
 func start(t testing.TB, o options) *Server {
 	t.Helper()
 	bin := testbackend.Require(t, "redis-server", serverHint)
