@@ -90,7 +90,7 @@ func (s *Store) ApplyMany(ctx context.Context, ops []driver.Op) ([]driver.OpResu
 			for _, i := range part {
 				keys = append(keys, s.recordKey(sh, ops[i].Key))
 				var err error
-				if args, err = s.opArgs(args, ops[i]); err != nil {
+				if args, err = s.opArgs(args, ops[i], ""); err != nil {
 					return nil, err
 				}
 			}

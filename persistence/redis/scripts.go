@@ -210,7 +210,40 @@ end
 return out
 `
 
+// updateSrc is the fast path of the commonest write, a renewal: a put
+// conditional on the version that keeps the record's label and expiry
+// bucket, so that no index changes. The client builds the new record and
+// checks nothing the script does not check again; the script compares the
+// current record's header with the expected one without parsing it (one GET,
+// two string.find, three string.sub) and writes the new record. It returns 1
+// when written, 0 when the record is absent or its version, label or bucket
+// differ: the caller then runs opsSrc, which decides (a conflict, or a put
+// that changes an index).
+//
+//	KEYS[1]  the record
+//	ARGV[1]  "<expected version>:"
+//	ARGV[2]  the new record, whole
+//	ARGV[3]  the expiry bucket both records must have ("0" = none)
+//	ARGV[4]  "<label length>:<label>" both records must have
+//	ARGV[5]  delete-after in Unix ms ("0" = never)
+const updateSrc = `
+local raw = redis.call('GET', KEYS[1])
+if not raw or string.sub(raw, 1, #ARGV[1]) ~= ARGV[1] then return 0 end
+local p1 = string.find(raw, ':', #ARGV[1] + 1, true)
+if not p1 then return 0 end
+local p2 = string.find(raw, ':', p1 + 1, true)
+if not p2 or string.sub(raw, p1 + 1, p2 - 1) ~= ARGV[3] or string.sub(raw, p2 + 1, p2 + #ARGV[4]) ~= ARGV[4] then return 0 end
+if ARGV[5] == '0' then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[5])
+end
+return 1
+`
+
 var (
+	// updateScript is the renewal fast path (updateSrc).
+	updateScript = rueidis.NewLuaScript(updateSrc)
 	// opsScriptSrc is opsSrc with the bucket width filled in.
 	opsScriptSrc = strings.ReplaceAll(opsSrc, "{{BUCKET}}", strconv.Itoa(expiryBucketMs))
 	opsScript    = rueidis.NewLuaScript(opsScriptSrc)

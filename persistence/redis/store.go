@@ -346,11 +346,81 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, cond driver.C
 
 // PutWithOptions is Put with an index label and a native deletion time.
 func (s *Store) PutWithOptions(ctx context.Context, key string, value []byte, cond driver.Condition, opts driver.PutOptions) (driver.Version, error) {
-	res, err := s.runOps(ctx, "put", []driver.Op{{Kind: driver.OpPut, Key: key, Value: value, Cond: cond, Label: opts.Label, DeleteAfter: opts.DeleteAfter}}, false)
+	op := driver.Op{Kind: driver.OpPut, Key: key, Value: value, Cond: cond, Label: opts.Label, DeleteAfter: opts.DeleteAfter}
+	opid, resent := "", false
+	if cond.Kind == driver.IfVersion {
+		if err := s.checkOpen(); err != nil {
+			return driver.Version{}, err
+		}
+		ver, written, err := s.update(ctx, op, &opid)
+		switch {
+		case written:
+			return ver, nil
+		case err != nil && !retryable(err):
+			return driver.Version{}, s.wrap("put", key, err)
+		case err != nil:
+			// The reply was lost: the general script, in resend mode,
+			// recognises the operation id if the write landed.
+			resent = true
+		}
+	}
+	res, err := s.runOpsAs(ctx, "put", []driver.Op{op}, false, []string{opid}, resent)
 	if err != nil {
 		return driver.Version{}, err
 	}
 	return res[0].Version, res[0].Err
+}
+
+// expiryBucket is opsSrc's bucket of a delete-after time in Unix ms
+// (math.ceil(da / expiryBucketMs) * expiryBucketMs), "0" for none.
+func expiryBucket(da int64) string {
+	if da == 0 {
+		return "0"
+	}
+	return strconv.FormatInt((da+expiryBucketMs-1)/expiryBucketMs*expiryBucketMs, 10)
+}
+
+// deleteAfterMs is the script argument of a delete-after time.
+func deleteAfterMs(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(t.UnixMilli(), 1)
+}
+
+// update tries the renewal fast path (updateSrc) for a put conditional on
+// a version: it reports written when the record was replaced. It sets
+// *opid to the operation id the new record carries, which the general
+// script must reuse if the reply was lost. It does not apply, without an
+// error, when the version is not one this driver can increment or the
+// script finds the record changed.
+func (s *Store) update(ctx context.Context, op driver.Op, opid *string) (driver.Version, bool, error) {
+	tag := op.Cond.Version.Tag()
+	dot := strings.LastIndexByte(tag, '.')
+	if dot < 1 || strings.IndexByte(op.Label, 0) >= 0 {
+		return driver.Version{}, false, nil
+	}
+	u, err := strconv.ParseUint(tag[dot+1:], 10, 64)
+	if err != nil || u >= 1e15-1 || strings.IndexByte(tag[:dot], ':') >= 0 {
+		return driver.Version{}, false, nil
+	}
+	*opid = s.opID()
+	da := deleteAfterMs(op.DeleteAfter)
+	bucket := expiryBucket(da)
+	labelField := strconv.Itoa(len(op.Label)) + ":" + op.Label
+	next := tag[:dot+1] + strconv.FormatUint(u+1, 10)
+	var b strings.Builder
+	b.Grow(len(next) + len(*opid) + len(bucket) + len(labelField) + len(op.Value) + 3)
+	for _, part := range []string{next, ":", *opid, ":", bucket, ":", labelField} {
+		b.WriteString(part)
+	}
+	b.Write(op.Value)
+	rk := s.recordKey(s.shard(op.Key), op.Key)
+	n, err := updateScript.Exec(ctx, s.client, []string{rk}, []string{tag + ":", b.String(), bucket, labelField, strconv.FormatInt(da, 10)}).AsInt64()
+	if err != nil {
+		return driver.Version{}, false, err
+	}
+	return driver.TagVersion(next), n == 1, nil
 }
 
 // Delete removes key if cond holds.
@@ -362,8 +432,8 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 	return res[0].Err
 }
 
-// opArgs appends the seven script arguments of op.
-func (s *Store) opArgs(args []string, op driver.Op) ([]string, error) {
+// opArgs appends the seven script arguments of op; opid "" = a new one.
+func (s *Store) opArgs(args []string, op driver.Op, opid string) ([]string, error) {
 	kind := "p"
 	switch op.Kind {
 	case driver.OpPut:
@@ -385,24 +455,30 @@ func (s *Store) opArgs(args []string, op driver.Op) ([]string, error) {
 		cond, ver = "2", op.Cond.Version.Tag()
 	}
 	da := "0"
-	if op.Kind == driver.OpPut && !op.DeleteAfter.IsZero() {
-		ms := op.DeleteAfter.UnixMilli()
-		if ms < 1 {
-			ms = 1
-		}
-		da = strconv.FormatInt(ms, 10)
+	if op.Kind == driver.OpPut {
+		da = strconv.FormatInt(deleteAfterMs(op.DeleteAfter), 10)
 	}
 	label := ""
 	if op.Kind == driver.OpPut {
 		label = op.Label
 	}
-	return append(args, kind, cond, ver, string(op.Value), label, da, s.opID()), nil
+	if opid == "" {
+		opid = s.opID()
+	}
+	return append(args, kind, cond, ver, string(op.Value), label, da, opid), nil
 }
 
 // runOps runs ops, which must all be on one shard when atomic, with the ops
 // script and returns one result per op. err is a failure of the whole call;
 // per-op condition failures are in the results.
 func (s *Store) runOps(ctx context.Context, what string, ops []driver.Op, atomic bool) ([]driver.OpResult, error) {
+	return s.runOpsAs(ctx, what, ops, atomic, nil, false)
+}
+
+// runOpsAs is runOps with the operation ids of opids where not "" (a
+// write that may already have landed under that id), sent in resend mode
+// from the first attempt when resent.
+func (s *Store) runOpsAs(ctx context.Context, what string, ops []driver.Op, atomic bool, opids []string, resent bool) ([]driver.OpResult, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -415,13 +491,20 @@ func (s *Store) runOps(ctx context.Context, what string, ops []driver.Op, atomic
 	}
 	args := make([]string, 0, 3+7*len(ops))
 	args = append(args, s.tags[sh], mode, strconv.Itoa(purgePerWrite))
-	for _, op := range ops {
+	if resent && !atomic {
+		args[1] = "r"
+	}
+	for i, op := range ops {
 		if s.shard(op.Key) != sh {
 			return nil, fmt.Errorf("redis: keys %q and %q are in different shards; a transaction needs shards = 1: %w", ops[0].Key, op.Key, driver.ErrUnsupported)
 		}
 		keys = append(keys, s.recordKey(sh, op.Key))
+		opid := ""
+		if i < len(opids) {
+			opid = opids[i]
+		}
 		var err error
-		if args, err = s.opArgs(args, op); err != nil {
+		if args, err = s.opArgs(args, op, opid); err != nil {
 			return nil, err
 		}
 	}
