@@ -103,21 +103,26 @@ func (s *Store) restore(key string, value []byte, version uint64, label string) 
 	if key == "" || version == 0 {
 		return fmt.Errorf("backup entry with empty key or zero version: %w", driver.ErrCorrupt)
 	}
-	sh := s.shardOf(key)
+	if err := checkSizes(key, value); err != nil {
+		return fmt.Errorf("restoring backup: %w", err)
+	}
+	h, sh := s.shardOf(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if _, exists := sh.get(key); exists {
+	if _, exists := sh.get(h, key); exists {
 		return fmt.Errorf("backup holds key %q twice: %w", key, driver.ErrCorrupt)
 	}
 	if err := s.reserve(key); err != nil {
 		return fmt.Errorf("restoring backup: %w", err)
 	}
-	it := item{value: bytesToString(value), version: version}
-	s.tree.Load(key)
+	ref := &keyRef{}
+	r := newRecord(key, value, version, nil, ref)
+	ref.cur.Store(r)
+	s.tree.Load(ref)
 	if label != "" {
-		it.label = s.labelLocked(label, key)
+		r.label = s.labelLocked(label, ref)
 	}
-	sh.set(key, it)
+	sh.set(h, key, r)
 	return nil
 }
 
@@ -148,7 +153,8 @@ func (s *Store) entries() iter.Seq[snapshot.Entry] {
 		for {
 			keys := make([]string, 0, 1024)
 			s.treeMu.RLock()
-			s.tree.Ascend(after, func(k string) bool {
+			s.tree.Ascend(pivot(after), func(ref *keyRef) bool {
+				k := ref.key()
 				if k == after && after != "" {
 					return true
 				}
@@ -157,11 +163,9 @@ func (s *Store) entries() iter.Seq[snapshot.Entry] {
 			})
 			s.treeMu.RUnlock()
 			for _, k := range keys {
-				sh := s.shardOf(k)
-				sh.mu.RLock()
-				it, ok := sh.get(k)
-				sh.mu.RUnlock()
-				if ok && !yield(snapshot.Entry{Key: k, Value: stringToBytes(it.value), Version: it.version, Label: it.labelName()}) {
+				h, sh := s.shardOf(k)
+				r, ok := sh.load(h, k)
+				if ok && !yield(snapshot.Entry{Key: k, Value: r.value(), Version: r.version, Label: r.labelName()}) {
 					return
 				}
 			}

@@ -15,49 +15,22 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/orbit-go/orbit/persistence/driver"
 	"github.com/tidwall/btree"
 )
 
-const shardCount = 64
-
-// item is one stored value. Values are immutable once stored (the driver
-// contract), so they are kept as strings sharing the caller's bytes, which
-// saves a slice header per entry. label is the entry's index label,
-// interned in Store.labels.
-type item struct {
-	value   string
-	version uint64
-	label   *labelIndex
-}
-
-func (it item) labelName() string {
-	if it.label == nil {
-		return ""
-	}
-	return it.label.name
-}
-
-func bytesToString(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
-}
-
-func stringToBytes(s string) []byte {
-	if s == "" {
-		return []byte{}
-	}
-	return unsafe.Slice(unsafe.StringData(s), len(s))
-}
+// shardBits is log2 of the number of shards: a key's shard is the low bits
+// of its hash, its place in the shard's table the next ones.
+const (
+	shardBits  = 6
+	shardCount = 1 << shardBits
+)
 
 // labelIndex is the ordered set of keys carrying one label.
 type labelIndex struct {
 	name string // the interned label
-	keys *btree.BTreeG[string]
+	keys *btree.BTreeG[*keyRef]
 }
 
 // Options configure a Store.
@@ -81,7 +54,7 @@ type Store struct {
 	seed    maphash.Seed
 	shards  [shardCount]shard
 	treeMu  sync.RWMutex
-	tree    *btree.BTreeG[string]  // every key, ordered; guarded by treeMu
+	tree    *btree.BTreeG[*keyRef] // every key, ordered; guarded by treeMu
 	labels  map[string]*labelIndex // guarded by treeMu
 	version atomic.Uint64
 	counted atomic.Int64
@@ -99,18 +72,16 @@ var (
 	_ driver.Indexer       = (*Store)(nil)
 )
 
-func lessString(a, b string) bool { return a < b }
-
 // New returns an empty store without disk backup and starts nothing.
 func New(opts Options) *Store {
 	s := &Store{opts: opts, seed: maphash.MakeSeed(), log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.tree = btree.NewBTreeGOptions(lessString, btree.Options{NoLocks: true, Degree: 64})
+	s.tree = newKeyTree()
 	s.labels = map[string]*labelIndex{}
 	for i := range s.shards {
-		s.shards[i] = newShard()
+		s.shards[i].init()
 	}
 	return s
 }
@@ -130,11 +101,19 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) shardIndex(key string) int {
-	return int(maphash.String(s.seed, key) % shardCount)
+func newKeyTree() *btree.BTreeG[*keyRef] {
+	return btree.NewBTreeGOptions(lessRef, btree.Options{NoLocks: true, Degree: 64})
 }
 
-func (s *Store) shardOf(key string) *shard { return &s.shards[s.shardIndex(key)] }
+func (s *Store) hash(key string) uint64 { return maphash.String(s.seed, key) }
+
+func (s *Store) shardIndex(h uint64) int { return int(h % shardCount) }
+
+// shardOf returns key's hash and shard.
+func (s *Store) shardOf(key string) (uint64, *shard) {
+	h := s.hash(key)
+	return h, &s.shards[s.shardIndex(h)]
+}
 
 func (s *Store) counts(key string) bool {
 	return s.opts.Uncounted == "" || !strings.HasPrefix(key, s.opts.Uncounted)
@@ -154,15 +133,16 @@ func (s *Store) Get(ctx context.Context, key string) (driver.Entry, error) {
 	if err := s.checkOpen(); err != nil {
 		return driver.Entry{}, err
 	}
-	it, ok := s.shardOf(key).load(key)
+	h, sh := s.shardOf(key)
+	r, ok := sh.load(h, key)
 	if !ok {
 		return driver.Entry{}, driver.ErrNotFound
 	}
-	return driver.Entry{Key: key, Value: stringToBytes(it.value), Version: driver.NumVersion(it.version)}, nil
+	return driver.Entry{Key: key, Value: r.value(), Version: driver.NumVersion(r.version)}, nil
 }
 
 // check evaluates cond against the current state of a key.
-func check(key string, cur item, exists bool, cond driver.Condition) error {
+func check(key string, cur *record, exists bool, cond driver.Condition) error {
 	switch cond.Kind {
 	case driver.IfAbsent:
 		if exists {
@@ -212,10 +192,13 @@ func (s *Store) put(key string, value []byte, cond driver.Condition, label strin
 	if err := s.checkOpen(); err != nil {
 		return driver.Version{}, err
 	}
-	sh := s.shardOf(key)
+	if err := checkSizes(key, value); err != nil {
+		return driver.Version{}, err
+	}
+	h, sh := s.shardOf(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	cur, exists := sh.get(key)
+	cur, exists := sh.get(h, key)
 	if err := check(key, cur, exists, cond); err != nil {
 		return driver.Version{}, err
 	}
@@ -224,47 +207,63 @@ func (s *Store) put(key string, value []byte, cond driver.Condition, label strin
 			return driver.Version{}, err
 		}
 	}
-	return driver.NumVersion(s.setLocked(sh, key, value, label, cur, exists)), nil
+	return driver.NumVersion(s.setLocked(sh, h, key, value, label, cur)), nil
+}
+
+// checkSizes refuses a key or value too long for a record (2 GiB).
+func checkSizes(key string, value []byte) error {
+	if len(key) > maxValueLen || len(value) > maxValueLen {
+		return fmt.Errorf("memory store: key %.40q... or its value is longer than %d bytes: %w", key, maxValueLen, driver.ErrInvalidArgument)
+	}
+	return nil
 }
 
 // setLocked stores key; the caller holds sh's lock and checked conditions.
-func (s *Store) setLocked(sh *shard, key string, value []byte, label string, cur item, exists bool) uint64 {
+// cur is the key's current record (nil if absent).
+func (s *Store) setLocked(sh *shard, h uint64, key string, value []byte, label string, cur *record) uint64 {
 	v := s.version.Add(1)
-	li := cur.label
-	if !exists || label != cur.labelName() {
+	r := newRecord(key, value, v, nil, nil)
+	if cur == nil {
+		r.ref = &keyRef{}
+		r.ref.cur.Store(r) // the indexes compare keys through the handle
+	} else {
+		r.ref, r.label = cur.ref, cur.label
+	}
+	if cur == nil || label != cur.labelName() {
 		s.treeMu.Lock()
-		if !exists {
-			s.tree.Load(key) // appends to a full node when key is the largest, else Set
+		if cur == nil {
+			s.tree.Load(r.ref) // appends to a full node when key is the largest, else Set
 		}
 		if label != cur.labelName() {
-			if cur.label != nil {
-				s.unlabelLocked(cur.label, key)
+			if cur != nil && cur.label != nil {
+				s.unlabelLocked(cur.label, r.ref)
 			}
-			li = nil
+			r.label = nil
 			if label != "" {
-				li = s.labelLocked(label, key)
+				r.label = s.labelLocked(label, r.ref)
 			}
 		}
 		s.treeMu.Unlock()
 	}
-	sh.set(key, item{value: bytesToString(value), version: v, label: li})
+	r.ref.cur.Store(r)
+	sh.set(h, key, r)
 	s.watch.publish(driver.Event{Kind: driver.EventPut, Entry: driver.Entry{Key: key, Value: value, Version: driver.NumVersion(v)}})
 	return v
 }
 
-// labelLocked files key under label; the caller holds treeMu.
-func (s *Store) labelLocked(label, key string) *labelIndex {
+// labelLocked files ref under label; the caller holds treeMu.
+func (s *Store) labelLocked(label string, ref *keyRef) *labelIndex {
 	li, ok := s.labels[label]
 	if !ok {
-		li = &labelIndex{name: label, keys: btree.NewBTreeGOptions(lessString, btree.Options{NoLocks: true, Degree: 64})}
+		li = &labelIndex{name: label, keys: newKeyTree()}
 		s.labels[label] = li
 	}
-	li.keys.Load(key)
+	li.keys.Load(ref)
 	return li
 }
 
-func (s *Store) unlabelLocked(li *labelIndex, key string) {
-	li.keys.Delete(key)
+func (s *Store) unlabelLocked(li *labelIndex, ref *keyRef) {
+	li.keys.Delete(ref)
 	if li.keys.Len() == 0 && s.labels[li.name] == li {
 		delete(s.labels, li.name)
 	}
@@ -274,28 +273,28 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	sh := s.shardOf(key)
+	h, sh := s.shardOf(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	cur, exists := sh.get(key)
+	cur, exists := sh.get(h, key)
 	if err := check(key, cur, exists, cond); err != nil {
 		return err
 	}
 	if !exists {
 		return nil
 	}
-	s.deleteLocked(sh, key, cur)
+	s.deleteLocked(sh, h, key, cur)
 	return nil
 }
 
 // deleteLocked removes key; the caller holds sh's lock.
-func (s *Store) deleteLocked(sh *shard, key string, cur item) {
-	sh.del(key)
+func (s *Store) deleteLocked(sh *shard, h uint64, key string, cur *record) {
+	sh.del(h, key)
 	s.release(key)
 	s.treeMu.Lock()
-	s.tree.Delete(key)
+	s.tree.Delete(cur.ref)
 	if cur.label != nil {
-		s.unlabelLocked(cur.label, key)
+		s.unlabelLocked(cur.label, cur.ref)
 	}
 	s.treeMu.Unlock()
 	s.watch.publish(driver.Event{Kind: driver.EventDelete, Entry: driver.Entry{Key: key, Version: driver.NumVersion(cur.version)}})
@@ -339,13 +338,14 @@ func (s *Store) ListIndex(ctx context.Context, label string, opts driver.ListOpt
 }
 
 // collect returns up to limit keys of t from start while keep holds.
-func collect(t *btree.BTreeG[string], start string, limit int, keep func(string) bool) ([]string, bool) {
+func collect(t *btree.BTreeG[*keyRef], start string, limit int, keep func(string) bool) ([]string, bool) {
 	if limit <= 0 {
 		limit = DefaultListLimit
 	}
 	keys := make([]string, 0, min(limit, 256))
 	more := false
-	t.Ascend(start, func(k string) bool {
+	t.Ascend(pivot(start), func(ref *keyRef) bool {
+		k := ref.key()
 		if !keep(k) {
 			return false
 		}
@@ -364,9 +364,10 @@ func collect(t *btree.BTreeG[string], start string, limit int, keep func(string)
 func (s *Store) page(keys []string, more bool, label *labelIndex) driver.ListPage {
 	page := driver.ListPage{Entries: make([]driver.Entry, 0, len(keys)), More: more}
 	for _, k := range keys {
-		it, ok := s.shardOf(k).load(k)
-		if ok && (label == nil || it.label == label) {
-			page.Entries = append(page.Entries, driver.Entry{Key: k, Value: stringToBytes(it.value), Version: driver.NumVersion(it.version)})
+		h, sh := s.shardOf(k)
+		r, ok := sh.load(h, k)
+		if ok && (label == nil || r.label == label) {
+			page.Entries = append(page.Entries, driver.Entry{Key: k, Value: r.value(), Version: driver.NumVersion(r.version)})
 		}
 	}
 	return page

@@ -25,6 +25,7 @@ func (s *Store) Txn(ctx context.Context, ops []driver.Op) ([]driver.Version, err
 	}
 	seen := make(map[string]bool, len(ops))
 	idx := make([]int, 0, len(ops))
+	hs := make([]uint64, 0, len(ops))
 	for _, op := range ops {
 		if seen[op.Key] {
 			return nil, fmt.Errorf("memory store: key %q appears twice in one transaction: %w", op.Key, driver.ErrInvalidArgument)
@@ -33,8 +34,14 @@ func (s *Store) Txn(ctx context.Context, ops []driver.Op) ([]driver.Version, err
 		if op.Kind != driver.OpPut && op.Kind != driver.OpDelete && op.Kind != driver.OpCheck {
 			return nil, fmt.Errorf("memory store: unknown op kind %d for key %q: %w", op.Kind, op.Key, driver.ErrInvalidArgument)
 		}
-		i := s.shardIndex(op.Key)
-		idx = append(idx, i)
+		if op.Kind == driver.OpPut {
+			if err := checkSizes(op.Key, op.Value); err != nil {
+				return nil, err
+			}
+		}
+		h := s.hash(op.Key)
+		hs = append(hs, h)
+		idx = append(idx, s.shardIndex(h))
 	}
 	locks := append([]int(nil), idx...)
 	sort.Ints(locks)
@@ -49,7 +56,7 @@ func (s *Store) Txn(ctx context.Context, ops []driver.Op) ([]driver.Version, err
 	}()
 	newCounted := 0
 	for n, op := range ops {
-		cur, exists := s.shards[idx[n]].get(op.Key)
+		cur, exists := s.shards[idx[n]].get(hs[n], op.Key)
 		if err := check(op.Key, cur, exists, op.Cond); err != nil {
 			return nil, err
 		}
@@ -75,23 +82,25 @@ func (s *Store) Txn(ctx context.Context, ops []driver.Op) ([]driver.Version, err
 	versions := make([]driver.Version, len(ops))
 	for n, op := range ops {
 		sh := &s.shards[idx[n]]
-		cur, exists := sh.get(op.Key)
+		cur, exists := sh.get(hs[n], op.Key)
 		switch op.Kind {
 		case driver.OpPut:
-			versions[n] = driver.NumVersion(s.setLocked(sh, op.Key, op.Value, op.Label, cur, exists))
+			versions[n] = driver.NumVersion(s.setLocked(sh, hs[n], op.Key, op.Value, op.Label, cur))
 		case driver.OpDelete:
 			if exists {
-				sh.del(op.Key)
+				sh.del(hs[n], op.Key)
 				s.treeMu.Lock()
-				s.tree.Delete(op.Key)
+				s.tree.Delete(cur.ref)
 				if cur.label != nil {
-					s.unlabelLocked(cur.label, op.Key)
+					s.unlabelLocked(cur.label, cur.ref)
 				}
 				s.treeMu.Unlock()
 				s.watch.publish(driver.Event{Kind: driver.EventDelete, Entry: driver.Entry{Key: op.Key, Version: driver.NumVersion(cur.version)}})
 			}
 		case driver.OpCheck:
-			versions[n] = driver.NumVersion(cur.version)
+			if exists {
+				versions[n] = driver.NumVersion(cur.version)
+			}
 		}
 	}
 	for _, i := range locks {
