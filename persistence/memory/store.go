@@ -1,5 +1,6 @@
-// Package memory is Orbit's in-process storage backend: sharded concurrent
-// maps with lock-free reads (see shard), an ordered key index, real
+// Package memory is Orbit's in-process storage backend: 64 shards of
+// lock-free hash tables of one-allocation records (see shard.go), ordered
+// key and label indexes, real
 // multi-key transactions whose writes readers see all at once, change
 // streams, an entry limit, and an optional compressed disk backup that is
 // written atomically every sync interval and on close, and restored on open.
