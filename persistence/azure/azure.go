@@ -95,15 +95,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := b.Probe(ctx); err != nil {
-		b.Close()
+	st, err := objstore.Open(ctx, b, objstore.Options{Prefix: b.prefix, TombstoneRetention: o.TombstoneRetention, Describe: b.describe})
+	if err != nil {
 		return nil, err
 	}
-	return &Store{objstore.New(b, objstore.Options{
-		Prefix:             b.prefix,
-		TombstoneRetention: o.TombstoneRetention,
-		Describe:           b.describe,
-	})}, nil
+	return &Store{st}, nil
 }
 
 // bucket is the objstore.Bucket of one Azure container.

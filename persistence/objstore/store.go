@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,21 @@ var (
 	_ driver.HealthChecker = (*Store)(nil)
 	_ driver.CacheStatser  = (*Store)(nil)
 )
+
+// Open checks b with its Probe and returns a Store on it, with o.Prefix
+// made a folder ("orbit", "/orbit/" → "orbit/"; empty stays empty). If the
+// probe fails, b is closed and the probe's error returned (the adapters
+// name the endpoint and the bucket, never a secret).
+func Open(ctx context.Context, b Bucket, o Options) (*Store, error) {
+	if err := b.Probe(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if o.Prefix = strings.Trim(o.Prefix, "/"); o.Prefix != "" {
+		o.Prefix += "/"
+	}
+	return New(b, o), nil
+}
 
 // New returns a Store on b. The Store owns b: Close closes it.
 func New(b Bucket, o Options) *Store {
