@@ -37,7 +37,8 @@ const expiryBucketMs = 300000
 //	ARGV[1]   the shard's hash tag, ARGV[2] mode ("a": all or nothing, "e": each
 //	          on its own, "r": each on its own, resent after a lost reply),
 //	          ARGV[3] how many due expiry entries to purge (on every delete,
-//	          and 16 times as many on one creation in 16)
+//	          and 16 times as many on one creation in 16, or when called
+//	          with no operation)
 //	ARGV[4+7(i-1)..] operation i: kind ("p" put, "d" delete, "c" check),
 //	          condition ("0" always, "1" absent, "2" version), version,
 //	          value, label, delete-after in Unix ms ("0" = never), operation id
@@ -59,6 +60,8 @@ local n = #KEYS - 3
 local vers, labels, buckets, oks = {}, {}, {}, {}
 local out = {}
 local purgeLimit = 0
+-- No operation: a purge asked for by createSrc's caller.
+if n == 0 then purgeLimit = 16 * tonumber(ARGV[3]) end
 
 -- Pass 1: read every record and check its condition.
 for i = 1, n do
@@ -241,7 +244,34 @@ end
 return 1
 `
 
+// createSrc is the fast path of the commonest creation, a placement: a
+// create-only put with a label and an expiry time. It does what opsSrc does
+// for one such put (the version from the shard's counter, the record with
+// PXAT, the order, label and expiry indexes) without its tables, loops and
+// parsing. It returns the new version, or "" when the key exists (the
+// caller then runs opsSrc, which reports the conflict or recognises a
+// resent write). The version's counter value comes back too: on one in 16
+// the caller asks opsSrc for a purge of the expiry index.
+//
+//	KEYS[1] the record, KEYS[2] the order index, KEYS[3] the counter,
+//	KEYS[4] the expiry index, KEYS[5] the label index
+//	ARGV[1] the driver key, ARGV[2] the record after its version
+//	(":<op id>:<bucket>:<label length>:<label><value>"), ARGV[3]
+//	delete-after in Unix ms, ARGV[4] the expiry bucket, ARGV[5] the label
+const createSrc = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'', 0} end
+local cn = redis.call('INCR', KEYS[3])
+local ver = string.format('%d', cn) .. '.0'
+redis.call('SET', KEYS[1], ver .. ARGV[2], 'PXAT', ARGV[3])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+redis.call('ZADD', KEYS[5], 0, ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1] .. '\0' .. ARGV[5])
+return {ver, cn}
+`
+
 var (
+	// createScript is the placement fast path (createSrc).
+	createScript = rueidis.NewLuaScript(createSrc)
 	// updateScript is the renewal fast path (updateSrc).
 	updateScript = rueidis.NewLuaScript(updateSrc)
 	// opsScriptSrc is opsSrc with the bucket width filled in.

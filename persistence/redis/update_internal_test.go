@@ -108,3 +108,83 @@ func TestUpdateFastPath(t *testing.T) {
 		t.Fatalf("version %v, want %v", e.Version, v3)
 	}
 }
+
+// The placement fast path (createSrc) creates the record with its indexes
+// as the general script would, leaves an existing key to the general
+// script, and its lost reply is recognised when resent. Its purge request
+// removes the index entries of records Redis has expired.
+func TestCreateFastPath(t *testing.T) {
+	ctx := context.Background()
+	s := openInternal(t)
+	later := time.Now().Add(time.Hour)
+	op := driver.Op{Kind: driver.OpPut, Key: "a/new", Value: []byte("v"), Cond: driver.CreateOnly(), Label: "node-1", DeleteAfter: later}
+	var opid string
+	v1, written, err := s.create(ctx, op, &opid)
+	if err != nil || !written {
+		t.Fatalf("create: written=%v err=%v", written, err)
+	}
+	e, err := s.Get(ctx, "a/new")
+	if err != nil || string(e.Value) != "v" || e.Version != v1 {
+		t.Fatalf("after create: %q %v (err %v), want \"v\" at %v", e.Value, e.Version, err, v1)
+	}
+	for label, want := range map[string]int{"node-1": 1, "node-2": 0} {
+		if page, err := s.ListIndex(ctx, label, driver.ListOptions{}); err != nil || len(page.Entries) != want {
+			t.Fatalf("ListIndex(%s) = %d entries (err %v), want %d", label, len(page.Entries), err, want)
+		}
+	}
+	if page, err := s.List(ctx, "a/", driver.ListOptions{}); err != nil || len(page.Entries) != 1 || page.Entries[0].Version != v1 {
+		t.Fatalf("List = %+v (err %v)", page.Entries, err)
+	}
+	exp, err := s.client.Do(ctx, s.client.B().Zscore().Key(s.exps[0]).Member("a/new\x00node-1").Build()).AsInt64()
+	if err != nil || exp != (deleteAfterMs(later)+expiryBucketMs-1)/expiryBucketMs*expiryBucketMs {
+		t.Fatalf("expiry index score = %d (err %v)", exp, err)
+	}
+	// The renewal fast path takes over from a record it created.
+	renew := driver.Op{Kind: driver.OpPut, Key: "a/new", Value: []byte("w"), Cond: driver.MatchVersion(v1), Label: "node-1", DeleteAfter: later}
+	if _, written, err := s.update(ctx, renew, &opid); !written || err != nil {
+		t.Fatalf("renewal of a created record: written=%v err=%v", written, err)
+	}
+	// An existing key: nothing written; through PutWithOptions, a conflict.
+	if _, written, err := s.create(ctx, op, &opid); written || err != nil {
+		t.Fatalf("create over an existing key: written=%v err=%v", written, err)
+	}
+	if _, err := s.PutWithOptions(ctx, op.Key, op.Value, op.Cond, driver.PutOptions{Label: op.Label, DeleteAfter: op.DeleteAfter}); !errors.Is(err, driver.ErrConflict) {
+		t.Fatalf("create-only put over an existing key: %v, want ErrConflict", err)
+	}
+	// A lost reply, resent through the general script with the same id.
+	op2 := op
+	op2.Key = "a/lost"
+	v2, written, err := s.create(ctx, op2, &opid)
+	if !written || err != nil {
+		t.Fatal(written, err)
+	}
+	res, err := s.runOpsAs(ctx, "put", []driver.Op{op2}, false, []string{opid}, true)
+	if err != nil || res[0].Err != nil || res[0].Version != v2 {
+		t.Fatalf("resent create: %+v, %v; want recognised at %v", res, err, v2)
+	}
+	// Puts the fast path leaves alone: no label, no expiry.
+	for _, o := range []driver.Op{{Label: "", DeleteAfter: later}, {Label: "node-1"}} {
+		o.Kind, o.Key, o.Cond = driver.OpPut, "a/other", driver.CreateOnly()
+		if _, written, err := s.create(ctx, o, &opid); written || err != nil {
+			t.Fatalf("create of %+v: written=%v err=%v", o, written, err)
+		}
+	}
+	// A record whose deletion time has passed: Redis drops it at once;
+	// the purge removes its index entries.
+	gone := op
+	gone.Key, gone.DeleteAfter = "a/gone", time.Now().Add(-time.Hour)
+	if _, written, err := s.create(ctx, gone, &opid); !written || err != nil {
+		t.Fatal(written, err)
+	}
+	inOrder := func() bool {
+		_, err := s.client.Do(ctx, s.client.B().Zscore().Key(s.orders[0]).Member("a/gone").Build()).AsInt64()
+		return err == nil
+	}
+	if !inOrder() {
+		t.Fatal("the order index lacks the expired record before the purge")
+	}
+	s.purge(ctx, 0)
+	if inOrder() {
+		t.Fatal("the purge left the expired record in the order index")
+	}
+}
