@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -387,19 +388,28 @@ func TestAsyncMirror(t *testing.T) {
 }
 
 // Placements race with failovers and failbacks: no reference ever has two
-// holders.
+// holders. The placers run through 20 cycles of eight health rounds (the
+// primary broken in three of each), so that placements meet every phase of
+// a switch; they keep placing until the cycles are over (they once finished
+// all their placements within the first broken rounds, with none accepted).
 func TestRacingPlacementsAcrossSwitches(t *testing.T) {
 	pr := newPair(t, nil)
 	ctx := context.Background()
-	const refs, placers = 200, 4
+	const refs, placers, cycles = 200, 4, 20
 	var placing sync.WaitGroup
+	stop := make(chan struct{})
 	winners := make([][]persistence.AddressableLease, placers)
 	for p := 0; p < placers; p++ {
 		placing.Add(1)
 		go func() {
 			defer placing.Done()
-			for i := 0; i < refs; i++ {
-				l, err := pr.p.Addressables().Place(ctx, ref(i), node(fmt.Sprint("n", p)), time.Hour)
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				l, err := pr.p.Addressables().Place(ctx, ref(n%refs), node(fmt.Sprint("n", p)), time.Hour)
 				var lc *persistence.LeaseConflictError
 				switch {
 				case err == nil:
@@ -407,28 +417,24 @@ func TestRacingPlacementsAcrossSwitches(t *testing.T) {
 				case errors.As(err, &lc), errors.Is(err, persistence.ErrUnavailable):
 				default:
 					t.Error(err)
+					return
 				}
 			}
 		}()
 	}
-	placed := make(chan struct{})
-	go func() { placing.Wait(); close(placed) }()
 	switches := 0
-	for round := 0; ; round++ {
-		select {
-		case <-placed:
-		default:
-			pr.primary.broken.Store(round%8 < 3)
-			before := pr.s.Active()
-			pr.rounds(1)
-			if pr.s.Active() != before {
-				switches++
-			}
-			continue
+	for round := 0; round < 8*cycles; round++ {
+		pr.primary.broken.Store(round%8 < 3)
+		before := pr.s.Active()
+		pr.rounds(1)
+		if pr.s.Active() != before {
+			switches++
 		}
-		break
+		runtime.Gosched() // let the placers run between rounds
 	}
 	pr.primary.broken.Store(false)
+	close(stop)
+	placing.Wait()
 	holder := map[persistence.AddressableReference]persistence.NodeID{}
 	for _, ws := range winners {
 		for _, l := range ws {
@@ -438,8 +444,8 @@ func TestRacingPlacementsAcrossSwitches(t *testing.T) {
 			holder[l.Reference] = l.Node
 		}
 	}
-	if len(holder) == 0 {
-		t.Fatal("no placement succeeded")
+	if len(holder) == 0 || switches == 0 {
+		t.Fatalf("%d references placed across %d switches: the race did not happen", len(holder), switches)
 	}
 	t.Logf("%d references placed across %d switches", len(holder), switches)
 }
