@@ -130,19 +130,9 @@ func leaseKeySize(ref AddressableReference) int {
 	return size
 }
 
-// keyBufs recycles the buffers of transient lease keys (lookups).
+// keyBufs recycles the buffers of transient lease keys (Get: drivers do
+// not retain the keys passed to Get).
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
-
-// withLeaseKey calls fn with ref's storage key built in a recycled buffer:
-// the key is only valid during fn (drivers do not retain keys passed to Get).
-func withLeaseKey[T any](ref AddressableReference, fn func(key string) T) T {
-	bp := keyBufs.Get().(*[]byte)
-	b := appendLeaseKey((*bp)[:0], ref)
-	out := fn(unsafe.String(unsafe.SliceData(b), len(b)))
-	*bp = b
-	keyBufs.Put(bp)
-	return out
-}
 
 func appendLeaseKey(b []byte, ref AddressableReference) []byte {
 	b = append(b, leasePrefix...)

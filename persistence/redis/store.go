@@ -392,6 +392,20 @@ func deleteAfterMs(t time.Time) int64 {
 	return max(t.UnixMilli(), 1)
 }
 
+// recordAfterVersion is a record as opsSrc writes it, less its leading
+// version: ":<operation id>:<bucket>:<label length>:<label><value>" (see
+// decodeRecord).
+func recordAfterVersion(opid, bucket, label string, value []byte) string {
+	ll := strconv.Itoa(len(label))
+	var b strings.Builder
+	b.Grow(4 + len(opid) + len(bucket) + len(ll) + len(label) + len(value))
+	for _, part := range []string{":", opid, ":", bucket, ":", ll, ":", label} {
+		b.WriteString(part)
+	}
+	b.Write(value)
+	return b.String()
+}
+
 // create tries the placement fast path (createSrc) for a create-only put
 // with a label and an expiry time: it reports written when the record was
 // created. Like update, it sets *opid to the new record's operation id,
@@ -405,16 +419,10 @@ func (s *Store) create(ctx context.Context, op driver.Op, opid *string) (driver.
 	*opid = s.opID()
 	da := deleteAfterMs(op.DeleteAfter)
 	bucket := expiryBucket(da)
-	var b strings.Builder
-	b.Grow(len(*opid) + len(bucket) + len(op.Label) + len(op.Value) + 16)
-	for _, part := range []string{":", *opid, ":", bucket, ":", strconv.Itoa(len(op.Label)), ":", op.Label} {
-		b.WriteString(part)
-	}
-	b.Write(op.Value)
 	sh := s.shard(op.Key)
 	out, err := createScript.Exec(ctx, s.client,
 		[]string{s.recordKey(sh, op.Key), s.orders[sh], s.counts[sh], s.exps[sh], s.tags[sh] + ":l:" + op.Label},
-		[]string{op.Key, b.String(), strconv.FormatInt(da, 10), bucket, op.Label}).ToArray()
+		[]string{op.Key, recordAfterVersion(*opid, bucket, op.Label, op.Value), strconv.FormatInt(da, 10), bucket, op.Label}).ToArray()
 	if err != nil {
 		return driver.Version{}, false, err
 	}
@@ -457,16 +465,11 @@ func (s *Store) update(ctx context.Context, op driver.Op, opid *string) (driver.
 	*opid = s.opID()
 	da := deleteAfterMs(op.DeleteAfter)
 	bucket := expiryBucket(da)
-	labelField := strconv.Itoa(len(op.Label)) + ":" + op.Label
 	next := tag[:dot+1] + strconv.FormatUint(u+1, 10)
-	var b strings.Builder
-	b.Grow(len(next) + len(*opid) + len(bucket) + len(labelField) + len(op.Value) + 3)
-	for _, part := range []string{next, ":", *opid, ":", bucket, ":", labelField} {
-		b.WriteString(part)
-	}
-	b.Write(op.Value)
+	labelField := strconv.Itoa(len(op.Label)) + ":" + op.Label
 	rk := s.recordKey(s.shard(op.Key), op.Key)
-	n, err := updateScript.Exec(ctx, s.client, []string{rk}, []string{tag + ":", b.String(), bucket, labelField, strconv.FormatInt(da, 10)}).AsInt64()
+	n, err := updateScript.Exec(ctx, s.client, []string{rk},
+		[]string{tag + ":", next + recordAfterVersion(*opid, bucket, op.Label, op.Value), bucket, labelField, strconv.FormatInt(da, 10)}).AsInt64()
 	if err != nil {
 		return driver.Version{}, false, err
 	}
