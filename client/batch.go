@@ -4,17 +4,17 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
-	"github.com/orbit-go/orbit/persistence"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
 // BatchResult is the answer for one reference of LocateOrPlaceBatch: a
 // lease (and whether this call placed it), or Err for that reference alone
-// (classified like every client error: errors.Is(err, persistence.ErrX)).
+// (classified like every client error: errors.Is(err, orbit.ErrX)).
 type BatchResult struct {
-	Lease  persistence.AddressableLease
+	Lease  orbit.AddressableLease
 	Placed bool
 	Err    error
 }
@@ -26,7 +26,7 @@ const MaxBatch = 1000
 // LocateOrPlace would, in order. The error is for the call as a whole (too
 // many references, server unreachable); per-reference failures are in the
 // results.
-func (c *Client) LocateOrPlaceBatch(ctx context.Context, refs []persistence.AddressableReference) ([]BatchResult, error) {
+func (c *Client) LocateOrPlaceBatch(ctx context.Context, refs []orbit.AddressableReference) ([]BatchResult, error) {
 	const op = "LocateOrPlaceBatch"
 	if err := c.checkOpen(op); err != nil {
 		return nil, err

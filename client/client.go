@@ -8,9 +8,9 @@
 // addressable leases it holds, and leaves with Leave (or when the Client is
 // closed).
 //
-// The API speaks the domain types of package persistence. Errors from the
+// The API speaks the domain types of package orbit. Errors from the
 // server are *Error values wrapping the portable errors of that package, so
-// callers write errors.Is(err, persistence.ErrFenced) and so on.
+// callers write errors.Is(err, orbit.ErrFenced) and so on.
 //
 // All methods are safe for concurrent use.
 package client
@@ -24,8 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
-	"github.com/orbit-go/orbit/persistence"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
@@ -51,7 +51,7 @@ type Client struct {
 // such as "unix:///path") and, unless WithConnectTimeout(0) is given, waits
 // until the connection is ready: until ctx is done, or for the connect
 // timeout (default 10 s) if ctx has no deadline. A server that cannot be
-// reached in time is an error wrapping persistence.ErrUnavailable. The
+// reached in time is an error wrapping orbit.ErrUnavailable. The
 // connection is plaintext unless WithTLS or a credentials dial option is
 // given.
 func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
@@ -74,7 +74,7 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 	dialOpts := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, o.dialOpts...)
 	conn, err := grpc.NewClient(target, dialOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("orbit client: dial %s: %v: %w", target, err, persistence.ErrInvalidArgument)
+		return nil, fmt.Errorf("orbit client: dial %s: %v: %w", target, err, orbit.ErrInvalidArgument)
 	}
 	log := o.logger
 	if log == nil {
@@ -109,7 +109,7 @@ func (c *Client) waitReady(ctx context.Context) error {
 		}
 		if !c.conn.WaitForStateChange(ctx, s) {
 			return fmt.Errorf("orbit client: dial %s: connection not ready (last state %s): %w: %w",
-				c.target, s, ctx.Err(), persistence.ErrUnavailable)
+				c.target, s, ctx.Err(), orbit.ErrUnavailable)
 		}
 	}
 }
@@ -118,12 +118,12 @@ func (c *Client) waitReady(ctx context.Context) error {
 // default).
 func (c *Client) Namespace() string { return c.opts.namespace }
 
-// checkOpen returns an error wrapping persistence.ErrClosed after Close.
+// checkOpen returns an error wrapping orbit.ErrClosed after Close.
 func (c *Client) checkOpen(op string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return fmt.Errorf("orbit client: %s: client is closed: %w", op, persistence.ErrClosed)
+		return fmt.Errorf("orbit client: %s: client is closed: %w", op, orbit.ErrClosed)
 	}
 	return nil
 }
@@ -139,26 +139,26 @@ func (c *Client) withNamespace(ns string) string {
 // LocateOrPlace returns the live lease of ref, placing ref on a live node
 // that hosts its type if it has none; placed reports whether this call
 // placed it. An empty ref.Namespace means the client's namespace. No node
-// identity is needed. Errors: persistence.ErrInvalidArgument for a bad
-// reference (the message names the field), persistence.ErrUnavailable when
+// identity is needed. Errors: orbit.ErrInvalidArgument for a bad
+// reference (the message names the field), orbit.ErrUnavailable when
 // no live node hosts the type or the server cannot be reached.
-func (c *Client) LocateOrPlace(ctx context.Context, ref persistence.AddressableReference) (lease persistence.AddressableLease, placed bool, err error) {
+func (c *Client) LocateOrPlace(ctx context.Context, ref orbit.AddressableReference) (lease orbit.AddressableLease, placed bool, err error) {
 	const op = "LocateOrPlace"
 	if err := c.checkOpen(op); err != nil {
-		return persistence.AddressableLease{}, false, err
+		return orbit.AddressableLease{}, false, err
 	}
 	ref.Namespace = c.withNamespace(ref.Namespace)
 	pref, err := refToProto(ref)
 	if err != nil {
-		return persistence.AddressableLease{}, false, err
+		return orbit.AddressableLease{}, false, err
 	}
 	resp, err := c.addrs.LocateOrPlace(ctx, &orbitv1.LocateOrPlaceRequest{Reference: pref})
 	if err != nil {
-		return persistence.AddressableLease{}, false, mapError(op, err)
+		return orbit.AddressableLease{}, false, mapError(op, err)
 	}
 	lease, err = leaseFromProto("lease", resp.GetLease())
 	if err != nil {
-		return persistence.AddressableLease{}, false, fmt.Errorf("orbit client: %s %s: %w", op, ref, err)
+		return orbit.AddressableLease{}, false, fmt.Errorf("orbit client: %s %s: %w", op, ref, err)
 	}
 	return lease, resp.GetPlaced(), nil
 }
@@ -166,7 +166,7 @@ func (c *Client) LocateOrPlace(ctx context.Context, ref persistence.AddressableR
 // ListNodes returns the cluster's live nodes in the client's namespace
 // (only those with status Active if activeOnly). Their Lease has ExpiresAt
 // only: challenge tokens are never listed.
-func (c *Client) ListNodes(ctx context.Context, activeOnly bool) ([]persistence.NodeInfo, error) {
+func (c *Client) ListNodes(ctx context.Context, activeOnly bool) ([]orbit.NodeInfo, error) {
 	const op = "ListNodes"
 	if err := c.checkOpen(op); err != nil {
 		return nil, err
@@ -175,7 +175,7 @@ func (c *Client) ListNodes(ctx context.Context, activeOnly bool) ([]persistence.
 	if err != nil {
 		return nil, mapError(op, err)
 	}
-	out := make([]persistence.NodeInfo, 0, len(resp.GetNodes()))
+	out := make([]orbit.NodeInfo, 0, len(resp.GetNodes()))
 	for i, n := range resp.GetNodes() {
 		info, err := nodeFromProto(fmt.Sprintf("nodes[%d]", i), n)
 		if err != nil {
@@ -191,35 +191,35 @@ func (c *Client) ListNodes(ctx context.Context, activeOnly bool) ([]persistence.
 // starts from the beginning; pass the returned NextPageToken to continue
 // ("" on the last page). pageSize 0 lets the server choose; sizes above the
 // server's maximum are capped by it.
-func (c *Client) ListNodeLeases(ctx context.Context, node persistence.NodeID, pageToken string, pageSize int) (persistence.LeasePage, error) {
+func (c *Client) ListNodeLeases(ctx context.Context, node orbit.NodeID, pageToken string, pageSize int) (orbit.LeasePage, error) {
 	const op = "ListLeases"
 	if err := c.checkOpen(op); err != nil {
-		return persistence.LeasePage{}, err
+		return orbit.LeasePage{}, err
 	}
 	if pageSize < 0 {
-		return persistence.LeasePage{}, invalid("page_size", "is %d, must be >= 0", pageSize)
+		return orbit.LeasePage{}, invalid("page_size", "is %d, must be >= 0", pageSize)
 	}
 	if err := checkUTF8("page_token", pageToken); err != nil {
-		return persistence.LeasePage{}, err
+		return orbit.LeasePage{}, err
 	}
 	node.Namespace = c.withNamespace(node.Namespace)
 	if err := checkUTF8("node.namespace", node.Namespace); err != nil {
-		return persistence.LeasePage{}, err
+		return orbit.LeasePage{}, err
 	}
 	if err := checkUTF8("node.key", node.Key); err != nil {
-		return persistence.LeasePage{}, err
+		return orbit.LeasePage{}, err
 	}
 	resp, err := c.addrs.ListLeases(ctx, &orbitv1.ListLeasesRequest{
 		Node: orbitv1.NodeIDToProto(node), PageToken: pageToken, PageSize: int32(min(pageSize, math.MaxInt32)),
 	})
 	if err != nil {
-		return persistence.LeasePage{}, mapError(op, err)
+		return orbit.LeasePage{}, mapError(op, err)
 	}
-	page := persistence.LeasePage{NextPageToken: resp.GetNextPageToken(), Leases: make([]persistence.AddressableLease, 0, len(resp.GetLeases()))}
+	page := orbit.LeasePage{NextPageToken: resp.GetNextPageToken(), Leases: make([]orbit.AddressableLease, 0, len(resp.GetLeases()))}
 	for i, l := range resp.GetLeases() {
 		lease, err := leaseFromProto(fmt.Sprintf("leases[%d]", i), l)
 		if err != nil {
-			return persistence.LeasePage{}, fmt.Errorf("orbit client: %s: %w", op, err)
+			return orbit.LeasePage{}, fmt.Errorf("orbit client: %s: %w", op, err)
 		}
 		page.Leases = append(page.Leases, lease)
 	}
@@ -229,7 +229,7 @@ func (c *Client) ListNodeLeases(ctx context.Context, node persistence.NodeID, pa
 // Close leaves the cluster with every node joined through this client that
 // has not left yet (each Leave bounded by the call timeout), then closes the
 // connection. It returns the errors of those steps joined; the client is
-// closed in any case. Calls after Close fail with persistence.ErrClosed;
+// closed in any case. Calls after Close fail with orbit.ErrClosed;
 // closing twice returns nil.
 func (c *Client) Close() error {
 	c.mu.Lock()

@@ -5,12 +5,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
-	"github.com/orbit-go/orbit/persistence"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// Conversions between the domain types of package persistence (the client's
+// Conversions between the domain types of package orbit (the client's
 // API) and the wire types of package orbitv1. Values going out are checked
 // only for what the wire cannot carry (invalid UTF-8, which the protobuf
 // runtime refuses to marshal, and out-of-range integers); everything else is
@@ -24,7 +24,7 @@ func checkUTF8(field, s string) error {
 	return nil
 }
 
-func refToProto(r persistence.AddressableReference) (*orbitv1.AddressableReference, error) {
+func refToProto(r orbit.AddressableReference) (*orbitv1.AddressableReference, error) {
 	if err := checkUTF8("reference.namespace", r.Namespace); err != nil {
 		return nil, err
 	}
@@ -32,12 +32,12 @@ func refToProto(r persistence.AddressableReference) (*orbitv1.AddressableReferen
 		return nil, err
 	}
 	switch r.Key.Kind() {
-	case persistence.KeyNone, persistence.KeyInt64:
-	case persistence.KeyString:
+	case orbit.KeyNone, orbit.KeyInt64:
+	case orbit.KeyString:
 		if err := checkUTF8("reference.key", r.Key.StringValue()); err != nil {
 			return nil, err
 		}
-	case persistence.KeyInt32:
+	case orbit.KeyInt32:
 		if n := r.Key.IntValue(); n < math.MinInt32 || n > math.MaxInt32 {
 			return nil, invalid("reference.key", "int32 key %d is out of range", n)
 		}
@@ -47,19 +47,19 @@ func refToProto(r persistence.AddressableReference) (*orbitv1.AddressableReferen
 	return orbitv1.ReferenceToProto(r), nil
 }
 
-func refFromProto(field string, r *orbitv1.AddressableReference) (persistence.AddressableReference, error) {
+func refFromProto(field string, r *orbitv1.AddressableReference) (orbit.AddressableReference, error) {
 	if r == nil {
-		return persistence.AddressableReference{}, malformed(field, "missing")
+		return orbit.AddressableReference{}, malformed(field, "missing")
 	}
 	// An unset key is the "none" key, as on the server.
 	return orbitv1.ReferenceFromProto(r, ""), nil
 }
 
-func nodeIDFromProto(field string, id *orbitv1.NodeId) (persistence.NodeID, error) {
+func nodeIDFromProto(field string, id *orbitv1.NodeId) (orbit.NodeID, error) {
 	if id == nil || id.GetKey() == "" {
-		return persistence.NodeID{}, malformed(field, "missing")
+		return orbit.NodeID{}, malformed(field, "missing")
 	}
-	return persistence.NodeID{Namespace: id.GetNamespace(), Key: id.GetKey()}, nil
+	return orbit.NodeID{Namespace: id.GetNamespace(), Key: id.GetKey()}, nil
 }
 
 // timeFromProto converts a timestamp; nil (unset) becomes the zero time.
@@ -73,11 +73,11 @@ func timeFromProto(field string, t *timestamppb.Timestamp) (time.Time, error) {
 	return t.AsTime(), nil
 }
 
-func leaseFromProto(field string, l *orbitv1.AddressableLease) (persistence.AddressableLease, error) {
+func leaseFromProto(field string, l *orbitv1.AddressableLease) (orbit.AddressableLease, error) {
 	if l == nil {
-		return persistence.AddressableLease{}, malformed(field, "missing")
+		return orbit.AddressableLease{}, malformed(field, "missing")
 	}
-	var out persistence.AddressableLease
+	var out orbit.AddressableLease
 	var err error
 	if out.Reference, err = refFromProto(field+".reference", l.GetReference()); err != nil {
 		return out, err
@@ -98,11 +98,11 @@ func leaseFromProto(field string, l *orbitv1.AddressableLease) (persistence.Addr
 	return out, nil
 }
 
-func nodeLeaseFromProto(field string, l *orbitv1.NodeLease) (persistence.NodeLease, error) {
+func nodeLeaseFromProto(field string, l *orbitv1.NodeLease) (orbit.NodeLease, error) {
 	if l == nil {
-		return persistence.NodeLease{}, malformed(field, "missing")
+		return orbit.NodeLease{}, malformed(field, "missing")
 	}
-	var out persistence.NodeLease
+	var out orbit.NodeLease
 	var err error
 	if out.ExpiresAt, err = timeFromProto(field+".expires_at", l.GetExpiresAt()); err != nil {
 		return out, err
@@ -117,7 +117,7 @@ func nodeLeaseFromProto(field string, l *orbitv1.NodeLease) (persistence.NodeLea
 	return out, nil
 }
 
-func capsToProto(c persistence.NodeCapabilities) (*orbitv1.NodeCapabilities, error) {
+func capsToProto(c orbit.NodeCapabilities) (*orbitv1.NodeCapabilities, error) {
 	if c.MaxAddressables < 0 || c.MaxAddressables > math.MaxInt32 {
 		return nil, invalid("capabilities.max_addressables", "is %d, must be in 0..%d", c.MaxAddressables, math.MaxInt32)
 	}
@@ -147,8 +147,8 @@ func capsToProto(c persistence.NodeCapabilities) (*orbitv1.NodeCapabilities, err
 	return out, nil
 }
 
-func capsFromProto(c *orbitv1.NodeCapabilities) persistence.NodeCapabilities {
-	out := persistence.NodeCapabilities{MaxAddressables: int(c.GetMaxAddressables())}
+func capsFromProto(c *orbitv1.NodeCapabilities) orbit.NodeCapabilities {
+	out := orbit.NodeCapabilities{MaxAddressables: int(c.GetMaxAddressables())}
 	if t := c.GetAddressableTypes(); len(t) > 0 {
 		out.AddressableTypes = append([]string(nil), t...)
 	}
@@ -161,20 +161,20 @@ func capsFromProto(c *orbitv1.NodeCapabilities) persistence.NodeCapabilities {
 	return out
 }
 
-var statusFromProto = map[orbitv1.NodeStatus]persistence.NodeStatus{
-	orbitv1.NodeStatus_NODE_STATUS_STARTING: persistence.NodeStarting,
-	orbitv1.NodeStatus_NODE_STATUS_ACTIVE:   persistence.NodeActive,
-	orbitv1.NodeStatus_NODE_STATUS_DRAINING: persistence.NodeDraining,
-	orbitv1.NodeStatus_NODE_STATUS_STOPPED:  persistence.NodeStopped,
+var statusFromProto = map[orbitv1.NodeStatus]orbit.NodeStatus{
+	orbitv1.NodeStatus_NODE_STATUS_STARTING: orbit.NodeStarting,
+	orbitv1.NodeStatus_NODE_STATUS_ACTIVE:   orbit.NodeActive,
+	orbitv1.NodeStatus_NODE_STATUS_DRAINING: orbit.NodeDraining,
+	orbitv1.NodeStatus_NODE_STATUS_STOPPED:  orbit.NodeStopped,
 }
 
 // nodeFromProto converts a listed node. Its Lease carries ExpiresAt only:
 // the server never lists challenge tokens. An unknown status becomes 0.
-func nodeFromProto(field string, n *orbitv1.Node) (persistence.NodeInfo, error) {
+func nodeFromProto(field string, n *orbitv1.Node) (orbit.NodeInfo, error) {
 	if n == nil {
-		return persistence.NodeInfo{}, malformed(field, "missing")
+		return orbit.NodeInfo{}, malformed(field, "missing")
 	}
-	var out persistence.NodeInfo
+	var out orbit.NodeInfo
 	var err error
 	if out.ID, err = nodeIDFromProto(field+".id", n.GetId()); err != nil {
 		return out, err

@@ -9,19 +9,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
-	"github.com/orbit-go/orbit/persistence"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 func TestReferenceRoundTrip(t *testing.T) {
-	for _, key := range []persistence.AddressableKey{
-		persistence.NoKey(), persistence.StringKey("a/b%c"), persistence.StringKey(""),
-		persistence.Int32Key(math.MinInt32), persistence.Int32Key(42), persistence.Int64Key(math.MaxInt64),
+	for _, key := range []orbit.AddressableKey{
+		orbit.NoKey(), orbit.StringKey("a/b%c"), orbit.StringKey(""),
+		orbit.Int32Key(math.MinInt32), orbit.Int32Key(42), orbit.Int64Key(math.MaxInt64),
 	} {
-		ref := persistence.AddressableReference{Namespace: "ns", Type: "Greeter", Key: key}
+		ref := orbit.AddressableReference{Namespace: "ns", Type: "Greeter", Key: key}
 		p, err := refToProto(ref)
 		if err != nil {
 			t.Fatalf("%s: %v", key, err)
@@ -33,7 +33,7 @@ func TestReferenceRoundTrip(t *testing.T) {
 	}
 	// An unset key oneof is the none key, as on the server.
 	back, err := refFromProto("r", &orbitv1.AddressableReference{Type: "T"})
-	if err != nil || back.Key.Kind() != persistence.KeyNone {
+	if err != nil || back.Key.Kind() != orbit.KeyNone {
 		t.Fatalf("unset key: %+v %v", back, err)
 	}
 	if _, err := refFromProto("r", nil); !errors.Is(err, ErrBadResponse) {
@@ -43,13 +43,13 @@ func TestReferenceRoundTrip(t *testing.T) {
 
 func TestReferenceToProtoRejectsWhatTheWireCannotCarry(t *testing.T) {
 	bad := string([]byte{0xff, 0xfe})
-	for field, ref := range map[string]persistence.AddressableReference{
+	for field, ref := range map[string]orbit.AddressableReference{
 		"reference.namespace": {Namespace: bad, Type: "T"},
 		"reference.type":      {Type: bad},
-		"reference.key":       {Type: "T", Key: persistence.StringKey(bad)},
+		"reference.key":       {Type: "T", Key: orbit.StringKey(bad)},
 	} {
 		_, err := refToProto(ref)
-		if !errors.Is(err, persistence.ErrInvalidArgument) || !strings.Contains(err.Error(), field) {
+		if !errors.Is(err, orbit.ErrInvalidArgument) || !strings.Contains(err.Error(), field) {
 			t.Fatalf("%s: %v", field, err)
 		}
 	}
@@ -57,7 +57,7 @@ func TestReferenceToProtoRejectsWhatTheWireCannotCarry(t *testing.T) {
 
 func TestLeaseFromProto(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	ref, _ := refToProto(persistence.AddressableReference{Namespace: "ns", Type: "T", Key: persistence.StringKey("k")})
+	ref, _ := refToProto(orbit.AddressableReference{Namespace: "ns", Type: "T", Key: orbit.StringKey("k")})
 	p := &orbitv1.AddressableLease{
 		Reference: ref, Node: &orbitv1.NodeId{Namespace: "ns", Key: "n"}, CreatedAt: timestamppb.New(now),
 		RenewAt: timestamppb.New(now.Add(time.Second)), ExpiresAt: timestamppb.New(now.Add(2 * time.Second)), Epoch: 9,
@@ -66,7 +66,7 @@ func TestLeaseFromProto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.Epoch != 9 || l.Node != (persistence.NodeID{Namespace: "ns", Key: "n"}) || !l.ExpiresAt.Equal(now.Add(2*time.Second)) {
+	if l.Epoch != 9 || l.Node != (orbit.NodeID{Namespace: "ns", Key: "n"}) || !l.ExpiresAt.Equal(now.Add(2*time.Second)) {
 		t.Fatalf("lease = %+v", l)
 	}
 	if err := l.Validate(); err != nil {
@@ -87,7 +87,7 @@ func TestLeaseFromProto(t *testing.T) {
 }
 
 func TestCapabilitiesAndNodes(t *testing.T) {
-	caps := persistence.NodeCapabilities{AddressableTypes: []string{"A", "B"}, MaxAddressables: 10, Tags: map[string]string{"zone": "z1"}}
+	caps := orbit.NodeCapabilities{AddressableTypes: []string{"A", "B"}, MaxAddressables: 10, Tags: map[string]string{"zone": "z1"}}
 	p, err := capsToProto(caps)
 	if err != nil {
 		t.Fatal(err)
@@ -96,18 +96,18 @@ func TestCapabilitiesAndNodes(t *testing.T) {
 	if fmt.Sprint(back) != fmt.Sprint(caps) {
 		t.Fatalf("caps round trip %+v", back)
 	}
-	if _, err := capsToProto(persistence.NodeCapabilities{MaxAddressables: -1}); !errors.Is(err, persistence.ErrInvalidArgument) ||
+	if _, err := capsToProto(orbit.NodeCapabilities{MaxAddressables: -1}); !errors.Is(err, orbit.ErrInvalidArgument) ||
 		!strings.Contains(err.Error(), "capabilities.max_addressables") {
 		t.Fatalf("negative max: %v", err)
 	}
-	if _, err := capsToProto(persistence.NodeCapabilities{MaxAddressables: math.MaxInt32 + 1}); !errors.Is(err, persistence.ErrInvalidArgument) {
+	if _, err := capsToProto(orbit.NodeCapabilities{MaxAddressables: math.MaxInt32 + 1}); !errors.Is(err, orbit.ErrInvalidArgument) {
 		t.Fatalf("max overflow: %v", err)
 	}
 	n, err := nodeFromProto("node", &orbitv1.Node{
 		Id: &orbitv1.NodeId{Namespace: "ns", Key: "k"}, Url: "u", Capabilities: p,
 		Status: orbitv1.NodeStatus_NODE_STATUS_DRAINING, ExpiresAt: timestamppb.Now(),
 	})
-	if err != nil || n.Status != persistence.NodeDraining || n.URL != "u" || !n.Capabilities.Hosts("B") || n.Lease.ChallengeToken != "" {
+	if err != nil || n.Status != orbit.NodeDraining || n.URL != "u" || !n.Capabilities.Hosts("B") || n.Lease.ChallengeToken != "" {
 		t.Fatalf("node = %+v, %v", n, err)
 	}
 }
@@ -117,18 +117,18 @@ func TestMapErrorCodes(t *testing.T) {
 		code codes.Code
 		want error
 	}{
-		{codes.InvalidArgument, persistence.ErrInvalidArgument},
-		{codes.NotFound, persistence.ErrNotFound},
-		{codes.FailedPrecondition, persistence.ErrFenced},
-		{codes.AlreadyExists, persistence.ErrConflict},
-		{codes.Aborted, persistence.ErrConflict},
-		{codes.Unavailable, persistence.ErrUnavailable},
-		{codes.DeadlineExceeded, persistence.ErrUnavailable},
+		{codes.InvalidArgument, orbit.ErrInvalidArgument},
+		{codes.NotFound, orbit.ErrNotFound},
+		{codes.FailedPrecondition, orbit.ErrFenced},
+		{codes.AlreadyExists, orbit.ErrConflict},
+		{codes.Aborted, orbit.ErrConflict},
+		{codes.Unavailable, orbit.ErrUnavailable},
+		{codes.DeadlineExceeded, orbit.ErrUnavailable},
 		{codes.DeadlineExceeded, context.DeadlineExceeded},
 		{codes.Canceled, context.Canceled},
-		{codes.ResourceExhausted, persistence.ErrCapacity},
-		{codes.Unimplemented, persistence.ErrUnsupported},
-		{codes.DataLoss, persistence.ErrCorrupt},
+		{codes.ResourceExhausted, orbit.ErrCapacity},
+		{codes.Unimplemented, orbit.ErrUnsupported},
+		{codes.DataLoss, orbit.ErrCorrupt},
 	}
 	for _, tc := range cases {
 		err := mapError("Op", status.Error(tc.code, "server said: field x"))
@@ -144,7 +144,7 @@ func TestMapErrorCodes(t *testing.T) {
 		}
 	}
 	internal := mapError("Op", status.Error(codes.Internal, "x"))
-	for _, sentinel := range []error{persistence.ErrUnavailable, persistence.ErrFenced, persistence.ErrInvalidArgument} {
+	for _, sentinel := range []error{orbit.ErrUnavailable, orbit.ErrFenced, orbit.ErrInvalidArgument} {
 		if errors.Is(internal, sentinel) {
 			t.Errorf("Internal maps to %v", sentinel)
 		}

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/orbit-go/orbit/persistence"
+	"github.com/orbit-go/orbit"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
 // Sentinel errors of the client itself. Errors that come from the server
-// wrap the portable sentinels of package persistence instead (see Error).
+// wrap the portable sentinels of package orbit instead (see Error).
 var (
 	// ErrLeaseLost is wrapped by the error passed to NodeOptions.OnLeaseLost
 	// and returned by Node.Err once the node's membership lease is lost.
@@ -26,17 +26,17 @@ var (
 )
 
 // Error is a failed call to the server. It keeps the gRPC code and the
-// server's message, and wraps the portable error of package persistence that
+// server's message, and wraps the portable error of package orbit that
 // the code stands for, so that callers test it with errors.Is:
 //
-//	InvalidArgument                   → persistence.ErrInvalidArgument
-//	NotFound                          → persistence.ErrNotFound
-//	FailedPrecondition                → persistence.ErrFenced
-//	AlreadyExists, Aborted            → persistence.ErrConflict
-//	Unavailable, DeadlineExceeded     → persistence.ErrUnavailable
-//	ResourceExhausted                 → persistence.ErrCapacity
-//	Unimplemented                     → persistence.ErrUnsupported
-//	DataLoss                          → persistence.ErrCorrupt
+//	InvalidArgument                   → orbit.ErrInvalidArgument
+//	NotFound                          → orbit.ErrNotFound
+//	FailedPrecondition                → orbit.ErrFenced
+//	AlreadyExists, Aborted            → orbit.ErrConflict
+//	Unavailable, DeadlineExceeded     → orbit.ErrUnavailable
+//	ResourceExhausted                 → orbit.ErrCapacity
+//	Unimplemented                     → orbit.ErrUnsupported
+//	DataLoss                          → orbit.ErrCorrupt
 //
 // Canceled and DeadlineExceeded also wrap context.Canceled and
 // context.DeadlineExceeded respectively. Other codes (Internal, Unknown,
@@ -58,7 +58,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("orbit client: %s: %s: %s", e.Op, e.Code, e.Message)
 }
 
-// Unwrap returns the portable persistence error (and context error) that the
+// Unwrap returns the portable orbit error (and context error) that the
 // code maps to; it is empty for unmapped codes.
 func (e *Error) Unwrap() []error { return e.kinds }
 
@@ -67,18 +67,18 @@ func (e *Error) GRPCStatus() *status.Status { return status.New(e.Code, e.Messag
 
 // codeKinds maps gRPC codes to the errors an *Error wraps.
 var codeKinds = map[codes.Code][]error{
-	codes.InvalidArgument:    {persistence.ErrInvalidArgument},
-	codes.OutOfRange:         {persistence.ErrInvalidArgument},
-	codes.NotFound:           {persistence.ErrNotFound},
-	codes.FailedPrecondition: {persistence.ErrFenced},
-	codes.AlreadyExists:      {persistence.ErrConflict},
-	codes.Aborted:            {persistence.ErrConflict},
-	codes.Unavailable:        {persistence.ErrUnavailable},
-	codes.DeadlineExceeded:   {persistence.ErrUnavailable, context.DeadlineExceeded},
+	codes.InvalidArgument:    {orbit.ErrInvalidArgument},
+	codes.OutOfRange:         {orbit.ErrInvalidArgument},
+	codes.NotFound:           {orbit.ErrNotFound},
+	codes.FailedPrecondition: {orbit.ErrFenced},
+	codes.AlreadyExists:      {orbit.ErrConflict},
+	codes.Aborted:            {orbit.ErrConflict},
+	codes.Unavailable:        {orbit.ErrUnavailable},
+	codes.DeadlineExceeded:   {orbit.ErrUnavailable, context.DeadlineExceeded},
 	codes.Canceled:           {context.Canceled},
-	codes.ResourceExhausted:  {persistence.ErrCapacity},
-	codes.Unimplemented:      {persistence.ErrUnsupported},
-	codes.DataLoss:           {persistence.ErrCorrupt},
+	codes.ResourceExhausted:  {orbit.ErrCapacity},
+	codes.Unimplemented:      {orbit.ErrUnsupported},
+	codes.DataLoss:           {orbit.ErrCorrupt},
 }
 
 // mapError converts an error returned by a generated gRPC stub into an
@@ -110,14 +110,14 @@ func mapError(op string, err error) error {
 // no longer knows the node (or the request can never succeed), so that
 // retrying is pointless.
 func permanent(err error) bool {
-	return errors.Is(err, persistence.ErrFenced) || errors.Is(err, persistence.ErrNotFound) ||
-		errors.Is(err, persistence.ErrInvalidArgument) || errors.Is(err, persistence.ErrUnsupported)
+	return errors.Is(err, orbit.ErrFenced) || errors.Is(err, orbit.ErrNotFound) ||
+		errors.Is(err, orbit.ErrInvalidArgument) || errors.Is(err, orbit.ErrUnsupported)
 }
 
 // invalid builds a client-side argument error naming the field; it wraps
-// persistence.ErrInvalidArgument like the server's own.
+// orbit.ErrInvalidArgument like the server's own.
 func invalid(field, format string, args ...any) error {
-	return fmt.Errorf("orbit client: %s: %s: %w", field, fmt.Sprintf(format, args...), persistence.ErrInvalidArgument)
+	return fmt.Errorf("orbit client: %s: %s: %w", field, fmt.Sprintf(format, args...), orbit.ErrInvalidArgument)
 }
 
 // malformed builds an ErrBadResponse naming the response field.

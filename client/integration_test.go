@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
 	"github.com/orbit-go/orbit/client"
-	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/server"
 	"github.com/orbit-go/orbit/server/servertest"
 	"google.golang.org/grpc"
@@ -46,15 +46,15 @@ func dial(t *testing.T, srv *server.Server) *client.Client {
 	return c
 }
 
-func greeter(key string) persistence.AddressableReference {
-	return persistence.AddressableReference{Type: "Greeter", Key: persistence.StringKey(key)}
+func greeter(key string) orbit.AddressableReference {
+	return orbit.AddressableReference{Type: "Greeter", Key: orbit.StringKey(key)}
 }
 
 func joinGreeter(t *testing.T, c *client.Client, key string, onLost func(error)) *client.Node {
 	t.Helper()
 	n, err := c.Join(context.Background(), client.NodeOptions{
 		Key: key, URL: "grpc://127.0.0.1:9000",
-		Capabilities: persistence.NodeCapabilities{AddressableTypes: []string{"Greeter"}}, OnLeaseLost: onLost,
+		Capabilities: orbit.NodeCapabilities{AddressableTypes: []string{"Greeter"}}, OnLeaseLost: onLost,
 	})
 	if err != nil {
 		t.Fatalf("Join %q: %v", key, err)
@@ -74,7 +74,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("node lease %+v", l.ExpiresAt)
 	}
 	nodes, err := c.ListNodes(ctx, true)
-	if err != nil || len(nodes) != 1 || nodes[0].ID != n.ID() || nodes[0].Status != persistence.NodeActive ||
+	if err != nil || len(nodes) != 1 || nodes[0].ID != n.ID() || nodes[0].Status != orbit.NodeActive ||
 		!nodes[0].Capabilities.Hosts("Greeter") || nodes[0].Lease.ChallengeToken != "" {
 		t.Fatalf("ListNodes = %+v, %v", nodes, err)
 	}
@@ -98,7 +98,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var all []persistence.AddressableLease
+	var all []orbit.AddressableLease
 	for token := ""; ; {
 		page, err := n.ListLeases(ctx, token, 2)
 		if err != nil {
@@ -124,7 +124,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := n.Leave(ctx); err != nil {
 		t.Fatalf("Leave: %v", err)
 	}
-	if _, _, err := c.LocateOrPlace(ctx, greeter("carol")); !errors.Is(err, persistence.ErrUnavailable) {
+	if _, _, err := c.LocateOrPlace(ctx, greeter("carol")); !errors.Is(err, orbit.ErrUnavailable) {
 		t.Fatalf("LocateOrPlace with no node: %v, want ErrUnavailable", err)
 	}
 	if nodes, err := c.ListNodes(ctx, false); err != nil || len(nodes) != 0 {
@@ -203,7 +203,7 @@ func TestLeaseLostWhenLeftElsewhere(t *testing.T) {
 		t.Fatalf("raw Leave: %v", err)
 	}
 	err = waitLost(t, n, lc, timings.NodeLeaseTTL)
-	if !errors.Is(err, persistence.ErrNotFound) && !errors.Is(err, persistence.ErrFenced) {
+	if !errors.Is(err, orbit.ErrNotFound) && !errors.Is(err, orbit.ErrFenced) {
 		t.Fatalf("lost error %v: want the server's NotFound or FailedPrecondition", err)
 	}
 	if err := n.Leave(context.Background()); err != nil {
@@ -257,29 +257,29 @@ func TestErrorMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.RenewAddressable(ctx, ref, l.Epoch-1); !errors.Is(err, persistence.ErrFenced) {
+	if _, err := n.RenewAddressable(ctx, ref, l.Epoch-1); !errors.Is(err, orbit.ErrFenced) {
 		t.Fatalf("renew with a stale epoch: %v, want ErrFenced", err)
 	}
-	if err := n.Abandon(ctx, ref, l.Epoch+1); !errors.Is(err, persistence.ErrFenced) {
+	if err := n.Abandon(ctx, ref, l.Epoch+1); !errors.Is(err, orbit.ErrFenced) {
 		t.Fatalf("abandon with a wrong epoch: %v, want ErrFenced", err)
 	}
 	var ce *client.Error
-	_, _, err = c.LocateOrPlace(ctx, persistence.AddressableReference{Key: persistence.StringKey("k")})
-	if !errors.Is(err, persistence.ErrInvalidArgument) || !strings.Contains(err.Error(), "reference.type") || !errors.As(err, &ce) {
+	_, _, err = c.LocateOrPlace(ctx, orbit.AddressableReference{Key: orbit.StringKey("k")})
+	if !errors.Is(err, orbit.ErrInvalidArgument) || !strings.Contains(err.Error(), "reference.type") || !errors.As(err, &ce) {
 		t.Fatalf("empty type: %v, want ErrInvalidArgument naming reference.type", err)
 	}
-	long := strings.Repeat("x", persistence.MaxKeyLen+1)
-	if _, _, err := c.LocateOrPlace(ctx, greeter(long)); !errors.Is(err, persistence.ErrInvalidArgument) ||
+	long := strings.Repeat("x", orbit.MaxKeyLen+1)
+	if _, _, err := c.LocateOrPlace(ctx, greeter(long)); !errors.Is(err, orbit.ErrInvalidArgument) ||
 		!strings.Contains(err.Error(), "reference.key") {
 		t.Fatalf("long key: %v", err)
 	}
-	if _, err := c.Join(ctx, client.NodeOptions{Key: "holder"}); !errors.Is(err, persistence.ErrConflict) {
+	if _, err := c.Join(ctx, client.NodeOptions{Key: "holder"}); !errors.Is(err, orbit.ErrConflict) {
 		t.Fatalf("joining with a live node's key: %v, want ErrConflict", err)
 	}
-	if _, err := n.ListLeases(ctx, "", -1); !errors.Is(err, persistence.ErrInvalidArgument) {
+	if _, err := n.ListLeases(ctx, "", -1); !errors.Is(err, orbit.ErrInvalidArgument) {
 		t.Fatalf("negative page size: %v", err)
 	}
-	if _, err := c.Join(ctx, client.NodeOptions{Capabilities: persistence.NodeCapabilities{AddressableTypes: []string{""}}}); !errors.Is(err, persistence.ErrInvalidArgument) ||
+	if _, err := c.Join(ctx, client.NodeOptions{Capabilities: orbit.NodeCapabilities{AddressableTypes: []string{""}}}); !errors.Is(err, orbit.ErrInvalidArgument) ||
 		!strings.Contains(err.Error(), "capabilities.addressable_types") {
 		t.Fatalf("empty type in capabilities: %v", err)
 	}
@@ -292,7 +292,7 @@ func TestDetachedNodeFailsOver(t *testing.T) {
 	ctx := context.Background()
 	a := joinGreeter(t, c, "a", nil)
 	b := joinGreeter(t, c, "b", nil)
-	var onA []persistence.AddressableReference
+	var onA []orbit.AddressableReference
 	for i := 0; len(onA) < 5 && i < 1000; i++ {
 		ref := greeter(fmt.Sprint("k", i))
 		l, _, err := c.LocateOrPlace(ctx, ref)

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
-	"github.com/orbit-go/orbit/persistence"
 )
 
 // NodeOptions describe a node joining the cluster.
@@ -19,10 +19,10 @@ type NodeOptions struct {
 	URL string
 	// Capabilities say which addressable types the node hosts: placements
 	// only choose nodes that list the addressable's type.
-	Capabilities persistence.NodeCapabilities
+	Capabilities orbit.NodeCapabilities
 	// OnLeaseLost, if set, is called once, on its own goroutine, when the
 	// node's membership lease is lost: the server answered a renewal with a
-	// permanent error (persistence.ErrFenced or ErrNotFound: the cluster
+	// permanent error (orbit.ErrFenced or ErrNotFound: the cluster
 	// dropped the node) or the lease expired before a renewal succeeded.
 	// The error wraps ErrLeaseLost and the cause. It is not called after
 	// Leave, Detach or Client.Close stopped the renewal. It may call Leave.
@@ -36,13 +36,13 @@ type NodeOptions struct {
 // it. Its methods are safe for concurrent use.
 type Node struct {
 	c      *Client
-	id     persistence.NodeID
+	id     orbit.NodeID
 	onLost func(error)
 	cancel context.CancelFunc // stops the renewal loop
 	done   chan struct{}      // closed when the renewal loop has returned
 
 	mu      sync.Mutex
-	lease   persistence.NodeLease
+	lease   orbit.NodeLease
 	err     error // why renewal stopped on its own (wraps ErrLeaseLost)
 	stopped bool  // renewal stopped by Leave, Detach or Close
 
@@ -52,8 +52,8 @@ type Node struct {
 
 // Join makes the caller a node of the cluster, in the client's namespace,
 // and starts renewing its lease in the background. The returned node is
-// left by Node.Leave or by Client.Close. Errors: persistence.ErrInvalidArgument
-// for bad options (the message names the field), persistence.ErrConflict if
+// left by Node.Leave or by Client.Close. Errors: orbit.ErrInvalidArgument
+// for bad options (the message names the field), orbit.ErrConflict if
 // the key is taken by a live node (as the server reports it).
 func (c *Client) Join(ctx context.Context, o NodeOptions) (*Node, error) {
 	const op = "Join"
@@ -97,7 +97,7 @@ func (c *Client) Join(ctx context.Context, o NodeOptions) (*Node, error) {
 		lctx, lcancel := context.WithTimeout(context.Background(), c.opts.callTimeout)
 		defer lcancel()
 		_, _ = c.nodes.Leave(lctx, &orbitv1.LeaveRequest{Id: orbitv1.NodeIDToProto(id), ChallengeToken: lease.ChallengeToken})
-		return nil, fmt.Errorf("orbit client: %s: client closed during the call: %w", op, persistence.ErrClosed)
+		return nil, fmt.Errorf("orbit client: %s: client closed during the call: %w", op, orbit.ErrClosed)
 	}
 	c.joined[n] = struct{}{}
 	c.mu.Unlock()
@@ -106,12 +106,12 @@ func (c *Client) Join(ctx context.Context, o NodeOptions) (*Node, error) {
 }
 
 // ID returns the node's id (namespace and key).
-func (n *Node) ID() persistence.NodeID { return n.id }
+func (n *Node) ID() orbit.NodeID { return n.id }
 
 // Lease returns the node's current membership lease, as last granted or
 // renewed by the server. It includes the challenge token, a secret: do not
 // log or share it.
-func (n *Node) Lease() persistence.NodeLease {
+func (n *Node) Lease() orbit.NodeLease {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.lease
@@ -168,7 +168,7 @@ func (n *Node) Detach() { n.stopRenewal() }
 // Leave stops the background renewal and leaves the cluster: the server
 // releases the node's addressable leases. Leaving a node the server no
 // longer knows (expired or already left) succeeds, and so does leaving
-// twice. If the call fails (e.g. persistence.ErrUnavailable) the renewal
+// twice. If the call fails (e.g. orbit.ErrUnavailable) the renewal
 // stays stopped and Leave may be retried.
 func (n *Node) Leave(ctx context.Context) error {
 	if err := n.c.checkOpen("Leave"); err != nil {
@@ -192,7 +192,7 @@ func (n *Node) leave(ctx context.Context) error {
 	lost := n.Err() != nil
 	_, err := n.c.nodes.Leave(ctx, &orbitv1.LeaveRequest{Id: orbitv1.NodeIDToProto(n.id), ChallengeToken: n.Lease().ChallengeToken})
 	err = mapError("Leave", err)
-	if err != nil && !errors.Is(err, persistence.ErrNotFound) && !(lost && errors.Is(err, persistence.ErrFenced)) {
+	if err != nil && !errors.Is(err, orbit.ErrNotFound) && !(lost && errors.Is(err, orbit.ErrFenced)) {
 		return fmt.Errorf("node %s: %w", n.id, err)
 	}
 	n.left = true
@@ -202,28 +202,28 @@ func (n *Node) leave(ctx context.Context) error {
 
 // RenewAddressable extends the lease of ref held by this node at epoch and
 // returns the renewed lease. An empty ref.Namespace means the client's.
-// persistence.ErrFenced: the node does not hold ref at that epoch (the lease
+// orbit.ErrFenced: the node does not hold ref at that epoch (the lease
 // moved, expired and was re-placed, or the node lost its membership);
-// persistence.ErrNotFound: ref has no live lease.
-func (n *Node) RenewAddressable(ctx context.Context, ref persistence.AddressableReference, epoch uint64) (persistence.AddressableLease, error) {
+// orbit.ErrNotFound: ref has no live lease.
+func (n *Node) RenewAddressable(ctx context.Context, ref orbit.AddressableReference, epoch uint64) (orbit.AddressableLease, error) {
 	const op = "RenewLease"
 	if err := n.c.checkOpen(op); err != nil {
-		return persistence.AddressableLease{}, err
+		return orbit.AddressableLease{}, err
 	}
 	ref.Namespace = n.c.withNamespace(ref.Namespace)
 	pref, err := refToProto(ref)
 	if err != nil {
-		return persistence.AddressableLease{}, err
+		return orbit.AddressableLease{}, err
 	}
 	resp, err := n.c.addrs.RenewLease(ctx, &orbitv1.RenewLeaseRequest{
 		Reference: pref, Node: orbitv1.NodeIDToProto(n.id), Epoch: epoch, ChallengeToken: n.Lease().ChallengeToken,
 	})
 	if err != nil {
-		return persistence.AddressableLease{}, mapError(op, err)
+		return orbit.AddressableLease{}, mapError(op, err)
 	}
 	lease, err := leaseFromProto("lease", resp.GetLease())
 	if err != nil {
-		return persistence.AddressableLease{}, fmt.Errorf("orbit client: %s %s: %w", op, ref, err)
+		return orbit.AddressableLease{}, fmt.Errorf("orbit client: %s %s: %w", op, ref, err)
 	}
 	return lease, nil
 }
@@ -231,7 +231,7 @@ func (n *Node) RenewAddressable(ctx context.Context, ref persistence.Addressable
 // Abandon releases the lease of ref held by this node at epoch, so that the
 // next LocateOrPlace places ref anew (with a higher epoch). Errors as for
 // RenewAddressable.
-func (n *Node) Abandon(ctx context.Context, ref persistence.AddressableReference, epoch uint64) error {
+func (n *Node) Abandon(ctx context.Context, ref orbit.AddressableReference, epoch uint64) error {
 	const op = "Abandon"
 	if err := n.c.checkOpen(op); err != nil {
 		return err
@@ -249,6 +249,6 @@ func (n *Node) Abandon(ctx context.Context, ref persistence.AddressableReference
 
 // ListLeases returns one page of the live addressable leases this node
 // holds; see Client.ListNodeLeases for the paging contract.
-func (n *Node) ListLeases(ctx context.Context, pageToken string, pageSize int) (persistence.LeasePage, error) {
+func (n *Node) ListLeases(ctx context.Context, pageToken string, pageSize int) (orbit.LeasePage, error) {
 	return n.c.ListNodeLeases(ctx, n.id, pageToken, pageSize)
 }

@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
-	"github.com/orbit-go/orbit/persistence"
 )
 
 // The background renewal of a node lease.
@@ -44,7 +44,7 @@ func (n *Node) renewLoop(ctx context.Context) error {
 
 // untilRenew is how long to wait before renewing l: until RenewAt, or half
 // the time left if RenewAt is missing or not before ExpiresAt.
-func (n *Node) untilRenew(l persistence.NodeLease) time.Duration {
+func (n *Node) untilRenew(l orbit.NodeLease) time.Duration {
 	now := n.c.opts.clock.Now()
 	if l.RenewAt.IsZero() || !l.RenewAt.Before(l.ExpiresAt) {
 		return l.ExpiresAt.Sub(now) / 2
@@ -53,7 +53,7 @@ func (n *Node) untilRenew(l persistence.NodeLease) time.Duration {
 }
 
 // renewWithRetry renews lease, retrying transient errors until it expires.
-func (n *Node) renewWithRetry(ctx context.Context, lease persistence.NodeLease) error {
+func (n *Node) renewWithRetry(ctx context.Context, lease orbit.NodeLease) error {
 	o := n.c.opts
 	backoff := o.backoffMin
 	var last error
@@ -101,15 +101,15 @@ func (n *Node) renewWithRetry(ctx context.Context, lease persistence.NodeLease) 
 
 // renewOnce sends one RenewLease. A response without a challenge token
 // keeps the current one.
-func (n *Node) renewOnce(ctx context.Context, token string) (persistence.NodeLease, error) {
+func (n *Node) renewOnce(ctx context.Context, token string) (orbit.NodeLease, error) {
 	const op = "NodeService.RenewLease"
 	resp, err := n.c.nodes.RenewLease(ctx, &orbitv1.RenewNodeLeaseRequest{Id: orbitv1.NodeIDToProto(n.id), ChallengeToken: token})
 	if err != nil {
-		return persistence.NodeLease{}, mapError(op, err)
+		return orbit.NodeLease{}, mapError(op, err)
 	}
 	l, err := nodeLeaseFromProto("lease", resp.GetLease())
 	if err != nil {
-		return persistence.NodeLease{}, fmt.Errorf("orbit client: %s: node %s: %w", op, n.id, err)
+		return orbit.NodeLease{}, fmt.Errorf("orbit client: %s: node %s: %w", op, n.id, err)
 	}
 	if l.ChallengeToken == "" {
 		l.ChallengeToken = token

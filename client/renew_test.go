@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orbit-go/orbit"
 	"github.com/orbit-go/orbit/clock"
-	"github.com/orbit-go/orbit/persistence"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -116,7 +116,7 @@ func TestPermanentErrorLosesLeaseOnce(t *testing.T) {
 		t.Fatalf("OnLeaseLost called %d times, want once", len(errs))
 	}
 	err := errs[0]
-	if !errors.Is(err, ErrLeaseLost) || !errors.Is(err, persistence.ErrFenced) {
+	if !errors.Is(err, ErrLeaseLost) || !errors.Is(err, orbit.ErrFenced) {
 		t.Fatalf("lost error %v: want ErrLeaseLost and ErrFenced", err)
 	}
 	if !errors.Is(n.Err(), ErrLeaseLost) {
@@ -145,7 +145,7 @@ func TestExpiryWithoutRenewalLosesLease(t *testing.T) {
 		t.Fatal("renewal did not stop after the lease expired")
 	}
 	errs := rec.wait()
-	if len(errs) != 1 || !errors.Is(errs[0], ErrLeaseExpired) || !errors.Is(errs[0], persistence.ErrUnavailable) {
+	if len(errs) != 1 || !errors.Is(errs[0], ErrLeaseExpired) || !errors.Is(errs[0], orbit.ErrUnavailable) {
 		t.Fatalf("lost errors = %v, want one ErrLeaseExpired wrapping the last ErrUnavailable", errs)
 	}
 	if !time.Now().After(n.Lease().ExpiresAt) {
@@ -227,10 +227,10 @@ func TestCloseLeavesJoinedNodes(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if _, _, err := c.LocateOrPlace(context.Background(), persistence.AddressableReference{Type: "T"}); !errors.Is(err, persistence.ErrClosed) {
+	if _, _, err := c.LocateOrPlace(context.Background(), orbit.AddressableReference{Type: "T"}); !errors.Is(err, orbit.ErrClosed) {
 		t.Fatalf("LocateOrPlace after Close: %v, want ErrClosed", err)
 	}
-	if _, err := c.Join(context.Background(), NodeOptions{}); !errors.Is(err, persistence.ErrClosed) {
+	if _, err := c.Join(context.Background(), NodeOptions{}); !errors.Is(err, orbit.ErrClosed) {
 		t.Fatalf("Join after Close: %v, want ErrClosed", err)
 	}
 	if err := n.Leave(context.Background()); err != nil {
@@ -240,7 +240,7 @@ func TestCloseLeavesJoinedNodes(t *testing.T) {
 
 func TestFakeLocateOrPlaceAndErrors(t *testing.T) {
 	c := startFake(t, &fakeNodes{ttl: time.Second})
-	ref := persistence.AddressableReference{Type: "Greeter", Key: persistence.Int32Key(-5)}
+	ref := orbit.AddressableReference{Type: "Greeter", Key: orbit.Int32Key(-5)}
 	l, placed, err := c.LocateOrPlace(context.Background(), ref)
 	if err != nil || !placed {
 		t.Fatalf("LocateOrPlace: %v placed=%v", err, placed)
@@ -249,8 +249,8 @@ func TestFakeLocateOrPlaceAndErrors(t *testing.T) {
 	if l.Reference != ref || l.Epoch != 7 || l.Node.Key != "n1" {
 		t.Fatalf("lease = %+v", l)
 	}
-	_, _, err = c.LocateOrPlace(context.Background(), persistence.AddressableReference{})
-	if !errors.Is(err, persistence.ErrInvalidArgument) || !strings.Contains(err.Error(), "reference.type") {
+	_, _, err = c.LocateOrPlace(context.Background(), orbit.AddressableReference{})
+	if !errors.Is(err, orbit.ErrInvalidArgument) || !strings.Contains(err.Error(), "reference.type") {
 		t.Fatalf("bad reference: %v", err)
 	}
 	if status.Code(err) != codes.InvalidArgument {
@@ -262,13 +262,13 @@ func TestDialUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	_, err := Dial(ctx, "127.0.0.1:1")
-	if !errors.Is(err, persistence.ErrUnavailable) {
+	if !errors.Is(err, orbit.ErrUnavailable) {
 		t.Fatalf("Dial to a closed port: %v, want ErrUnavailable", err)
 	}
-	if _, err := Dial(ctx, ""); !errors.Is(err, persistence.ErrInvalidArgument) {
+	if _, err := Dial(ctx, ""); !errors.Is(err, orbit.ErrInvalidArgument) {
 		t.Fatalf("Dial(\"\"): %v", err)
 	}
-	if _, err := Dial(ctx, "127.0.0.1:1", WithRenewBackoff(0, 0)); !errors.Is(err, persistence.ErrInvalidArgument) {
+	if _, err := Dial(ctx, "127.0.0.1:1", WithRenewBackoff(0, 0)); !errors.Is(err, orbit.ErrInvalidArgument) {
 		t.Fatalf("bad option: %v", err)
 	}
 }

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orbit-go/orbit"
 	"github.com/orbit-go/orbit/client"
-	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/persistence/config"
 	"github.com/orbit-go/orbit/server"
 )
@@ -71,7 +71,7 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("Dial with TLS: %v", err)
 	}
 	defer c.Close()
-	n, err := c.Join(ctx, client.NodeOptions{Capabilities: persistence.NodeCapabilities{AddressableTypes: []string{"Greeter"}}})
+	n, err := c.Join(ctx, client.NodeOptions{Capabilities: orbit.NodeCapabilities{AddressableTypes: []string{"Greeter"}}})
 	if err != nil {
 		t.Fatalf("Join over TLS: %v", err)
 	}
@@ -83,12 +83,12 @@ func TestTLS(t *testing.T) {
 	// a plaintext one.
 	short, cancelShort := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancelShort()
-	if _, err := client.Dial(short, srv.Addr(), client.WithTLS(&tls.Config{MinVersion: tls.VersionTLS12})); !errors.Is(err, persistence.ErrUnavailable) {
+	if _, err := client.Dial(short, srv.Addr(), client.WithTLS(&tls.Config{MinVersion: tls.VersionTLS12})); !errors.Is(err, orbit.ErrUnavailable) {
 		t.Fatalf("Dial with untrusted cert: %v, want ErrUnavailable", err)
 	}
 	short2, cancelShort2 := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancelShort2()
-	if _, err := client.Dial(short2, srv.Addr()); !errors.Is(err, persistence.ErrUnavailable) {
+	if _, err := client.Dial(short2, srv.Addr()); !errors.Is(err, orbit.ErrUnavailable) {
 		t.Fatalf("plaintext Dial to a TLS server: %v, want ErrUnavailable", err)
 	}
 }

@@ -24,29 +24,6 @@ import (
 	"github.com/orbit-go/orbit/persistence/driver"
 )
 
-// PageRequest selects one page of a listing.
-type PageRequest struct {
-	// Namespace restricts the listing to one namespace ("" = all namespaces;
-	// ignored by ListByNode, whose node already names one).
-	Namespace string
-	// PageToken continues a previous listing ("" = from the start).
-	PageToken string
-	// Limit is the most items to return (0 = DefaultPageSize, capped at MaxPageSize).
-	Limit int
-}
-
-// Page sizes.
-const (
-	DefaultPageSize = 500
-	MaxPageSize     = 10_000
-)
-
-// LeasePage is one page of leases. NextPageToken is "" on the last page.
-type LeasePage struct {
-	Leases        []AddressableLease
-	NextPageToken string
-}
-
 // AddressableDirectory stores which node hosts each addressable, as leases.
 //
 // All methods validate their input (errors name the field and wrap

@@ -3,7 +3,9 @@ package persistence
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"time"
 	"unsafe"
 )
@@ -289,7 +291,7 @@ func encodeNode(n NodeInfo) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(n.Capabilities.MaxAddressables))
 	b = binary.AppendUvarint(b, uint64(len(n.Capabilities.Tags)))
-	for _, k := range sortedTagKeys(n.Capabilities.Tags) {
+	for _, k := range slices.Sorted(maps.Keys(n.Capabilities.Tags)) {
 		b = appendStr(b, k)
 		b = appendStr(b, n.Capabilities.Tags[k])
 	}

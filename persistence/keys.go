@@ -1,12 +1,13 @@
 package persistence
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
+
+	"github.com/orbit-go/orbit"
 )
 
 // Storage key layout (identical on every backend; backends may prepend their
@@ -25,94 +26,26 @@ const (
 	indexPrefix = "x/"
 )
 
-// escape percent-escapes '%' and '/'.
-func escape(s string) string {
-	if !strings.ContainsAny(s, "%/") {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 8)
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '%':
-			b.WriteString("%25")
-		case '/':
-			b.WriteString("%2F")
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
+// escape, unescape and appendEscaped are package orbit's part escaping.
+func escape(s string) string                  { return orbit.EscapePart(s) }
+func unescape(s string) (string, error)       { return orbit.UnescapePart(s) }
+func appendEscaped(b []byte, s string) []byte { return orbit.AppendEscapedPart(b, s) }
 
-var errBadEscape = errors.New("bad percent escape")
-
-// unescape reverses escape.
-func unescape(s string) (string, error) {
-	if !strings.Contains(s, "%") {
-		return s, nil
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			b.WriteByte(s[i])
-			continue
-		}
-		if i+2 >= len(s) {
-			return "", errBadEscape
-		}
-		switch s[i+1 : i+3] {
-		case "25":
-			b.WriteByte('%')
-		case "2F", "2f":
-			b.WriteByte('/')
-		default:
-			return "", errBadEscape
-		}
-		i += 2
-	}
-	return b.String(), nil
-}
-
-// appendKeyPart appends the escaped typed key.
+// appendTypedKey appends the escaped typed key.
 func appendTypedKey(b []byte, k AddressableKey) []byte {
-	switch k.kind {
+	switch k.Kind() {
 	case KeyString:
 		b = append(b, 's')
-		return appendEscaped(b, k.s)
+		return appendEscaped(b, k.StringValue())
 	case KeyInt32:
 		b = append(b, 'i')
-		return strconv.AppendInt(b, k.n, 10)
+		return strconv.AppendInt(b, k.IntValue(), 10)
 	case KeyInt64:
 		b = append(b, 'l')
-		return strconv.AppendInt(b, k.n, 10)
+		return strconv.AppendInt(b, k.IntValue(), 10)
 	default:
 		return append(b, 'n')
 	}
-}
-
-func appendEscaped(b []byte, s string) []byte {
-	plain := true
-	for i := 0; i < len(s); i++ { // one pass: parts are short
-		if s[i] == '/' || s[i] == '%' {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return append(b, s...)
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '%':
-			b = append(b, "%25"...)
-		case '/':
-			b = append(b, "%2F"...)
-		default:
-			b = append(b, c)
-		}
-	}
-	return b
 }
 
 // leaseKey is the storage key of ref's lease record.
@@ -123,8 +56,8 @@ func leaseKey(ref AddressableReference) string {
 }
 
 func leaseKeySize(ref AddressableReference) int {
-	size := len(leasePrefix) + len(ref.Namespace) + len(ref.Type) + len(ref.Key.s) + 3
-	if ref.Key.kind == KeyInt32 || ref.Key.kind == KeyInt64 {
+	size := len(leasePrefix) + len(ref.Namespace) + len(ref.Type) + len(ref.Key.StringValue()) + 3
+	if ref.Key.Kind() == KeyInt32 || ref.Key.Kind() == KeyInt64 {
 		size += 20
 	}
 	return size

@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
-	"github.com/orbit-go/orbit/persistence"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -54,7 +54,7 @@ func (a *addressableService) LocateOrPlaceBatch(ctx context.Context, req *orbitv
 	return out, nil
 }
 
-func (s *Server) locateOrPlace(ctx context.Context, ref persistence.AddressableReference) (*orbitv1.LocateOrPlaceResponse, error) {
+func (s *Server) locateOrPlace(ctx context.Context, ref orbit.AddressableReference) (*orbitv1.LocateOrPlaceResponse, error) {
 	for attempt := 0; attempt < 8; attempt++ {
 		lease, err := s.addrs.Get(ctx, ref)
 		switch {
@@ -75,12 +75,12 @@ func (s *Server) locateOrPlace(ctx context.Context, ref persistence.AddressableR
 				s.metrics.placements.WithLabelValues("takeover").Inc()
 				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(nl), Placed: true}, nil
 			}
-			if !errors.Is(err, persistence.ErrConflict) && !errors.Is(err, persistence.ErrFenced) {
+			if !errors.Is(err, orbit.ErrConflict) && !errors.Is(err, orbit.ErrFenced) {
 				return nil, toStatus(err)
 			}
 			// Someone else moved it first: judge again.
-		case errors.Is(err, persistence.ErrNotFound):
-			target, err := s.pickNode(ctx, ref, persistence.NodeID{})
+		case errors.Is(err, orbit.ErrNotFound):
+			target, err := s.pickNode(ctx, ref, orbit.NodeID{})
 			if err != nil {
 				return nil, err
 			}
@@ -89,7 +89,7 @@ func (s *Server) locateOrPlace(ctx context.Context, ref persistence.AddressableR
 				s.metrics.placements.WithLabelValues("new").Inc()
 				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(nl), Placed: true}, nil
 			}
-			var lc *persistence.LeaseConflictError
+			var lc *orbit.LeaseConflictError
 			if !errors.As(err, &lc) {
 				return nil, toStatus(err)
 			}
@@ -104,7 +104,7 @@ func (s *Server) locateOrPlace(ctx context.Context, ref persistence.AddressableR
 
 // holderAlive reports whether node is a live member: from the cache when
 // it says so, confirmed in the directory otherwise.
-func (s *Server) holderAlive(ctx context.Context, id persistence.NodeID) (bool, error) {
+func (s *Server) holderAlive(ctx context.Context, id orbit.NodeID) (bool, error) {
 	v, err := s.cache.get(ctx, id.Namespace)
 	if err != nil {
 		return false, err
@@ -117,7 +117,7 @@ func (s *Server) holderAlive(ctx context.Context, id persistence.NodeID) (bool, 
 	case err == nil:
 		s.cache.invalidate(id.Namespace)
 		return true, nil
-	case errors.Is(err, persistence.ErrNotFound):
+	case errors.Is(err, orbit.ErrNotFound):
 		return false, nil
 	default:
 		return false, err
@@ -128,20 +128,20 @@ func (s *Server) holderAlive(ctx context.Context, id persistence.NodeID) (bool, 
 // hashing over the live, active nodes of ref's namespace that host its
 // type: placement spreads evenly, is the same on every server, and moves
 // only the addressables of a node that goes away. exclude is skipped.
-func (s *Server) pickNode(ctx context.Context, ref persistence.AddressableReference, exclude persistence.NodeID) (persistence.NodeID, error) {
+func (s *Server) pickNode(ctx context.Context, ref orbit.AddressableReference, exclude orbit.NodeID) (orbit.NodeID, error) {
 	v, err := s.cache.get(ctx, ref.Namespace)
 	if err != nil {
-		return persistence.NodeID{}, toStatus(err)
+		return orbit.NodeID{}, toStatus(err)
 	}
 	list := v.list
 	now := s.clock.Now()
 	refKey := ref.String()
-	var best persistence.NodeID
+	var best orbit.NodeID
 	var bestScore uint64
 	found := false
 	h := xxhash.New()
 	for _, n := range list {
-		if n.ID == exclude || n.Status != persistence.NodeActive || !n.Live(now) || !n.Capabilities.Hosts(ref.Type) {
+		if n.ID == exclude || n.Status != orbit.NodeActive || !n.Live(now) || !n.Capabilities.Hosts(ref.Type) {
 			continue
 		}
 		h.Reset()
@@ -153,7 +153,7 @@ func (s *Server) pickNode(ctx context.Context, ref persistence.AddressableRefere
 		}
 	}
 	if !found {
-		return persistence.NodeID{}, status.Errorf(codes.Unavailable,
+		return orbit.NodeID{}, status.Errorf(codes.Unavailable,
 			"no live active node in namespace %q hosts addressable type %q", ref.Namespace, ref.Type)
 	}
 	return best, nil
@@ -161,10 +161,10 @@ func (s *Server) pickNode(ctx context.Context, ref persistence.AddressableRefere
 
 // holderRequest parses the (reference, node) of a holder's request and
 // checks the node's challenge token.
-func (s *Server) holderRequest(ctx context.Context, r *orbitv1.AddressableReference, n *orbitv1.NodeId, token string) (persistence.AddressableReference, persistence.NodeID, error) {
+func (s *Server) holderRequest(ctx context.Context, r *orbitv1.AddressableReference, n *orbitv1.NodeId, token string) (orbit.AddressableReference, orbit.NodeID, error) {
 	ref, err := s.reference(r)
 	if err != nil {
-		return ref, persistence.NodeID{}, err
+		return ref, orbit.NodeID{}, err
 	}
 	node, err := s.nodeID(n)
 	if err != nil {
@@ -204,7 +204,7 @@ func (a *addressableService) ListLeases(ctx context.Context, req *orbitv1.ListLe
 	if req.GetPageSize() < 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "page_size: %d must be >= 0", req.GetPageSize())
 	}
-	page, err := a.s.addrs.ListByNode(ctx, node, persistence.PageRequest{PageToken: req.GetPageToken(), Limit: int(req.GetPageSize())})
+	page, err := a.s.addrs.ListByNode(ctx, node, orbit.PageRequest{PageToken: req.GetPageToken(), Limit: int(req.GetPageSize())})
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
-	"github.com/orbit-go/orbit/persistence"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
@@ -25,9 +25,9 @@ func ts(t time.Time) *timestamppb.Timestamp {
 }
 
 // reference converts a request reference, defaulting the namespace.
-func (s *Server) reference(r *orbitv1.AddressableReference) (persistence.AddressableReference, error) {
+func (s *Server) reference(r *orbitv1.AddressableReference) (orbit.AddressableReference, error) {
 	if r == nil {
-		return persistence.AddressableReference{}, status.Error(codes.InvalidArgument, "reference: must be set")
+		return orbit.AddressableReference{}, status.Error(codes.InvalidArgument, "reference: must be set")
 	}
 	ref := orbitv1.ReferenceFromProto(r, s.namespace)
 	if err := ref.Validate(); err != nil {
@@ -36,7 +36,7 @@ func (s *Server) reference(r *orbitv1.AddressableReference) (persistence.Address
 	return ref, nil
 }
 
-func leaseToProto(l persistence.AddressableLease) *orbitv1.AddressableLease {
+func leaseToProto(l orbit.AddressableLease) *orbitv1.AddressableLease {
 	return &orbitv1.AddressableLease{
 		Reference: orbitv1.ReferenceToProto(l.Reference), Node: orbitv1.NodeIDToProto(l.Node),
 		CreatedAt: ts(l.CreatedAt), RenewAt: ts(l.RenewAt), ExpiresAt: ts(l.ExpiresAt), Epoch: l.Epoch,
@@ -44,24 +44,24 @@ func leaseToProto(l persistence.AddressableLease) *orbitv1.AddressableLease {
 }
 
 // nodeID converts a request node id, defaulting the namespace.
-func (s *Server) nodeID(id *orbitv1.NodeId) (persistence.NodeID, error) {
+func (s *Server) nodeID(id *orbitv1.NodeId) (orbit.NodeID, error) {
 	if id == nil {
-		return persistence.NodeID{}, status.Error(codes.InvalidArgument, "node: must be set")
+		return orbit.NodeID{}, status.Error(codes.InvalidArgument, "node: must be set")
 	}
-	n := persistence.NodeID{Namespace: s.namespaceOr(id.GetNamespace()), Key: id.GetKey()}
+	n := orbit.NodeID{Namespace: s.namespaceOr(id.GetNamespace()), Key: id.GetKey()}
 	if err := n.Validate(); err != nil {
 		return n, toStatus(err)
 	}
 	return n, nil
 }
 
-var statusNames = map[persistence.NodeStatus]orbitv1.NodeStatus{
-	persistence.NodeStarting: orbitv1.NodeStatus_NODE_STATUS_STARTING, persistence.NodeActive: orbitv1.NodeStatus_NODE_STATUS_ACTIVE,
-	persistence.NodeDraining: orbitv1.NodeStatus_NODE_STATUS_DRAINING, persistence.NodeStopped: orbitv1.NodeStatus_NODE_STATUS_STOPPED,
+var statusNames = map[orbit.NodeStatus]orbitv1.NodeStatus{
+	orbit.NodeStarting: orbitv1.NodeStatus_NODE_STATUS_STARTING, orbit.NodeActive: orbitv1.NodeStatus_NODE_STATUS_ACTIVE,
+	orbit.NodeDraining: orbitv1.NodeStatus_NODE_STATUS_DRAINING, orbit.NodeStopped: orbitv1.NodeStatus_NODE_STATUS_STOPPED,
 }
 
 // nodeToProto converts a node for listing: the challenge token is never sent.
-func nodeToProto(n persistence.NodeInfo) *orbitv1.Node {
+func nodeToProto(n orbit.NodeInfo) *orbitv1.Node {
 	return &orbitv1.Node{
 		Id: orbitv1.NodeIDToProto(n.ID), Url: n.URL, Status: statusNames[n.Status], ExpiresAt: ts(n.Lease.ExpiresAt),
 		Capabilities: &orbitv1.NodeCapabilities{
@@ -71,7 +71,7 @@ func nodeToProto(n persistence.NodeInfo) *orbitv1.Node {
 	}
 }
 
-func nodeLeaseToProto(l persistence.NodeLease) *orbitv1.NodeLease {
+func nodeLeaseToProto(l orbit.NodeLease) *orbitv1.NodeLease {
 	return &orbitv1.NodeLease{ExpiresAt: ts(l.ExpiresAt), RenewAt: ts(l.RenewAt), ChallengeToken: l.ChallengeToken}
 }
 
@@ -89,21 +89,21 @@ func toStatus(err error) error {
 		code = codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded
-	case errors.Is(err, persistence.ErrInvalidArgument):
+	case errors.Is(err, orbit.ErrInvalidArgument):
 		code = codes.InvalidArgument
-	case errors.Is(err, persistence.ErrNotFound):
+	case errors.Is(err, orbit.ErrNotFound):
 		code = codes.NotFound
-	case errors.Is(err, persistence.ErrFenced):
+	case errors.Is(err, orbit.ErrFenced):
 		code = codes.FailedPrecondition
-	case errors.Is(err, persistence.ErrConflict):
+	case errors.Is(err, orbit.ErrConflict):
 		code = codes.Aborted
-	case errors.Is(err, persistence.ErrUnavailable), errors.Is(err, persistence.ErrClosed):
+	case errors.Is(err, orbit.ErrUnavailable), errors.Is(err, orbit.ErrClosed):
 		code = codes.Unavailable
-	case errors.Is(err, persistence.ErrCapacity):
+	case errors.Is(err, orbit.ErrCapacity):
 		code = codes.ResourceExhausted
-	case errors.Is(err, persistence.ErrUnsupported):
+	case errors.Is(err, orbit.ErrUnsupported):
 		code = codes.Unimplemented
-	case errors.Is(err, persistence.ErrCorrupt):
+	case errors.Is(err, orbit.ErrCorrupt):
 		code = codes.DataLoss
 	}
 	return status.Error(code, err.Error())

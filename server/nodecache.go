@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/orbit-go/orbit"
 	"github.com/orbit-go/orbit/clock"
 	"github.com/orbit-go/orbit/persistence"
 )
@@ -30,8 +31,8 @@ type nsNodes struct {
 // nodeView is one immutable listing of a namespace's live nodes.
 type nodeView struct {
 	fetched time.Time
-	list    []persistence.NodeInfo
-	byKey   map[string]persistence.NodeInfo
+	list    []orbit.NodeInfo
+	byKey   map[string]orbit.NodeInfo
 }
 
 func newNodeCache(d persistence.ClusterNodeDirectory, c clock.Clock, ttl time.Duration) *nodeCache {
@@ -65,7 +66,7 @@ func (c *nodeCache) get(ctx context.Context, namespace string) (*nodeView, error
 	if err != nil {
 		return nil, err
 	}
-	byKey := make(map[string]persistence.NodeInfo, len(list))
+	byKey := make(map[string]orbit.NodeInfo, len(list))
 	for _, n := range list {
 		byKey[n.ID.Key] = n
 	}

@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
-	"github.com/orbit-go/orbit/persistence"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -28,19 +28,19 @@ func randomHex(n int) string {
 
 func (n *nodeService) Join(ctx context.Context, req *orbitv1.JoinRequest) (*orbitv1.JoinResponse, error) {
 	s := n.s
-	id := persistence.NodeID{Namespace: s.namespaceOr(req.GetNamespace()), Key: req.GetNodeKey()}
+	id := orbit.NodeID{Namespace: s.namespaceOr(req.GetNamespace()), Key: req.GetNodeKey()}
 	if id.Key == "" {
 		id.Key = "node-" + randomHex(8)
 	}
-	caps := persistence.NodeCapabilities{
+	caps := orbit.NodeCapabilities{
 		AddressableTypes: req.GetCapabilities().GetAddressableTypes(),
 		MaxAddressables:  int(req.GetCapabilities().GetMaxAddressables()),
 		Tags:             req.GetCapabilities().GetTags(),
 	}
 	now := s.clock.Now()
-	info := persistence.NodeInfo{
-		ID: id, URL: req.GetUrl(), Capabilities: caps, Status: persistence.NodeActive,
-		Lease: persistence.NodeLease{
+	info := orbit.NodeInfo{
+		ID: id, URL: req.GetUrl(), Capabilities: caps, Status: orbit.NodeActive,
+		Lease: orbit.NodeLease{
 			ExpiresAt: now.Add(s.timings.NodeLeaseTTL), RenewAt: now.Add(s.timings.NodeLeaseTTL / 2),
 			ChallengeToken: randomHex(16),
 		},
@@ -51,7 +51,7 @@ func (n *nodeService) Join(ctx context.Context, req *orbitv1.JoinRequest) (*orbi
 	if req.GetNodeKey() != "" {
 		if _, err := s.nodes.Get(ctx, id); err == nil {
 			return nil, status.Errorf(codes.AlreadyExists, "node %s is already a live member of the cluster", id)
-		} else if !errors.Is(err, persistence.ErrNotFound) {
+		} else if !errors.Is(err, orbit.ErrNotFound) {
 			return nil, toStatus(err)
 		}
 	}
@@ -77,7 +77,7 @@ func (n *nodeService) RenewLease(ctx context.Context, req *orbitv1.RenewNodeLeas
 
 // authenticate checks that token is id's challenge token, from the cache
 // when it knows the node, else from the directory.
-func (s *Server) authenticate(ctx context.Context, id persistence.NodeID, token string) error {
+func (s *Server) authenticate(ctx context.Context, id orbit.NodeID, token string) error {
 	if v, err := s.cache.get(ctx, id.Namespace); err == nil {
 		if n, ok := v.byKey[id.Key]; ok && n.Lease.ChallengeToken == token && n.Live(s.clock.Now()) {
 			return nil
@@ -109,7 +109,7 @@ func (n *nodeService) Leave(ctx context.Context, req *orbitv1.LeaveRequest) (*or
 	}
 	s.cache.invalidate(id.Namespace)
 	released := 0
-	req2 := persistence.PageRequest{Limit: persistence.MaxPageSize}
+	req2 := orbit.PageRequest{Limit: orbit.MaxPageSize}
 	for {
 		page, err := s.addrs.ListByNode(ctx, id, req2)
 		if err != nil {
@@ -131,7 +131,7 @@ func (n *nodeService) Leave(ctx context.Context, req *orbitv1.LeaveRequest) (*or
 
 func (n *nodeService) ListNodes(ctx context.Context, req *orbitv1.ListNodesRequest) (*orbitv1.ListNodesResponse, error) {
 	ns := n.s.namespaceOr(req.GetNamespace())
-	var list []persistence.NodeInfo
+	var list []orbit.NodeInfo
 	var err error
 	if req.GetActiveOnly() {
 		list, err = n.s.nodes.ListActive(ctx, ns)
@@ -155,11 +155,11 @@ const watchPoll = 250 * time.Millisecond
 // (portable across every backend) and sends the differences.
 func (n *nodeService) WatchNodes(req *orbitv1.WatchNodesRequest, stream orbitv1.NodeService_WatchNodesServer) error {
 	ns := n.s.namespaceOr(req.GetNamespace())
-	if err := (persistence.NodeID{Namespace: ns, Key: "x"}).Validate(); err != nil {
+	if err := (orbit.NodeID{Namespace: ns, Key: "x"}).Validate(); err != nil {
 		return toStatus(err)
 	}
 	ctx := stream.Context()
-	known := map[string]persistence.NodeInfo{}
+	known := map[string]orbit.NodeInfo{}
 	first := true
 	t := time.NewTicker(watchPoll)
 	defer t.Stop()

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
 	"github.com/orbit-go/orbit/clock"
 	"github.com/orbit-go/orbit/persistence"
@@ -184,7 +185,7 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	if b.namespace == "" {
 		return nil, errors.New("server: namespace must not be empty")
 	}
-	if err := (persistence.NodeID{Namespace: b.namespace, Key: "x"}).Validate(); err != nil {
+	if err := (orbit.NodeID{Namespace: b.namespace, Key: "x"}).Validate(); err != nil {
 		return nil, fmt.Errorf("server: namespace: %w", err)
 	}
 	s := &Server{namespace: b.namespace, timings: b.timings, clock: b.clock, log: b.logger, listen: b.listen, adminAddr: b.admin, prom: b.promReg}
