@@ -92,13 +92,13 @@ func (a *addressables) writeLeaseVersion(ctx context.Context, key string, rec le
 	}
 	now := a.opt.clock.Now()
 	idxVal := encodeIndex(indexRecord{Epoch: rec.Epoch, WrittenAt: now})
-	after := a.kv.deleteAfter(rec.ExpiresAt)
+	after := a.kv.expireAt(rec.ExpiresAt)
 	if a.kv.txn != nil {
 		ops := make([]driver.Op, 0, 3)
-		ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: val, Cond: cond, DeleteAfter: after})
+		ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: val, Cond: cond, ExpireAt: after})
 		if writeIndex {
 			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: indexKey(rec.Node, key), Value: idxVal,
-				Cond: driver.Unconditional(), DeleteAfter: after})
+				Cond: driver.Unconditional(), ExpireAt: after})
 		}
 		if !oldNode.IsZero() && (oldNode != rec.Node || !writeIndex) {
 			ops = append(ops, driver.Op{Kind: driver.OpDelete, Key: indexKey(oldNode, key), Cond: driver.Unconditional()})
@@ -279,7 +279,7 @@ func (a *addressables) holderCAS(ctx context.Context, op string, ref Addressable
 		if rec.Released {
 			dropIndexOf = node
 		}
-		rewriteIndex := !rec.Released && a.kv.ttl != nil
+		rewriteIndex := !rec.Released && a.kv.expiry != nil
 		err := a.writeLease(ctx, key, rec, ver, true, dropIndexOf, rewriteIndex)
 		if errors.Is(err, ErrConflict) {
 			continue

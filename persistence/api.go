@@ -146,16 +146,3 @@ const (
 	Degraded  = driver.Degraded
 	Unhealthy = driver.Unhealthy
 )
-
-// MetricsSnapshot holds the spec's standard counters for one provider.
-type MetricsSnapshot struct {
-	ReadOperations   uint64
-	WriteOperations  uint64
-	DeleteOperations uint64
-	ReadLatencyAvg   time.Duration
-	WriteLatencyAvg  time.Duration
-	DeleteLatencyAvg time.Duration
-	ErrorCount       uint64
-	CacheHits        uint64
-	CacheMisses      uint64
-}

@@ -77,12 +77,12 @@ func (t *ttlKV) PutWithOptions(ctx context.Context, k string, v []byte, c driver
 	ver, err := t.s.Put(ctx, k, v, c)
 	if err == nil {
 		t.mu.Lock()
-		t.deadlines[k] = o.DeleteAfter
+		t.deadlines[k] = o.ExpireAt
 		t.mu.Unlock()
 	}
 	return ver, err
 }
-func (t *ttlKV) NativeExpiry() {}
+func (t *ttlKV) ExpiresEntries() {}
 
 func TestNativeExpiryDeadlinesFollowRenewals(t *testing.T) {
 	kv := &ttlKV{plainKV: plainKV{newMem(t)}, deadlines: map[string]time.Time{}}

@@ -107,13 +107,14 @@ func TestMetricsCountEveryOperationAndSampleInProcessLatency(t *testing.T) {
 	}
 }
 
-// A provider opened again under the same name on the same registry (a
-// restart, a migration) takes over the name's counter instead of failing.
+// A provider opened again under the same name with the same metrics option
+// (a restart, a migration) takes over the name's counter instead of failing.
 func TestMetricsReopenSameName(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	ctx := context.Background()
-	a := persistence.NewProvider("p", "Memory", memory.New(memory.Options{}), persistence.WithMetricsRegisterer(reg))
-	b := persistence.NewProvider("p", "Memory", memory.New(memory.Options{}), persistence.WithMetricsRegisterer(reg))
+	exported := persistence.WithMetricsRegisterer(reg)
+	a := persistence.NewProvider("p", "Memory", memory.New(memory.Options{}), exported)
+	b := persistence.NewProvider("p", "Memory", memory.New(memory.Options{}), exported)
 	ref := persistence.AddressableReference{Namespace: "default", Type: "T", Key: persistence.Int32Key(1)}
 	for i := 0; i < 3; i++ {
 		_, _ = b.Addressables().Get(ctx, ref)

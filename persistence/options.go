@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/orbit-go/orbit/clock"
+	"github.com/orbit-go/orbit/persistence/decorate"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -37,6 +38,7 @@ type options struct {
 	bulkConcurrency int
 	healthTimeout   time.Duration
 	registerer      prometheus.Registerer
+	exporter        *decorate.Exporter
 	logger          *slog.Logger
 	checkOnly       bool
 }
@@ -68,10 +70,15 @@ func WithIndexGrace(d time.Duration) Option { return func(o *options) { o.indexG
 // WithBulkConcurrency bounds the parallel requests of bulk operations.
 func WithBulkConcurrency(n int) Option { return func(o *options) { o.bulkConcurrency = n } }
 
-// WithMetricsRegisterer registers the provider's Prometheus collectors on r
-// (never on the global registry unless the caller passes it).
+// WithMetricsRegisterer exports the providers' metrics to r (never to the
+// global registry unless the caller passes it), through one
+// decorate.Exporter made for this option: pass the same option value to
+// every provider that may be opened again under a name another one held
+// (OpenRegistry does), so that the newer one takes the name's counter over.
+// Drivers may register their own collectors on r too (DriverEnv.Registerer).
 func WithMetricsRegisterer(r prometheus.Registerer) Option {
-	return func(o *options) { o.registerer = r }
+	e := decorate.NewExporter(r)
+	return func(o *options) { o.registerer, o.exporter = r, e }
 }
 
 // WithLogger sets the logger for provider events (default: discard).

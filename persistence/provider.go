@@ -7,29 +7,32 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orbit-go/orbit/persistence/decorate"
 	"github.com/orbit-go/orbit/persistence/driver"
 )
 
-// kv is the decorated driver the directories talk to. txn and watch are nil
-// when the raw driver lacks the capability.
+// kv is the decorated driver the directories talk to. store is the metrics
+// decorator; the optional interfaces are set (to the same decorator) only
+// where the decorated store, which has exactly the raw driver's
+// capabilities, implements them.
 type kv struct {
 	raw   driver.Store
-	store driver.Store
+	store *decorate.Metrics
 	txn   driver.Transactional
 	watch driver.Watcher
 	index driver.Indexer
 	batch driver.Batcher
-	// ttl is set when the backend deletes dead records natively; grace is
-	// how long after expiry a record may be deleted (the epoch grace).
-	ttl   driver.OptionPutter
-	grace time.Duration
-	caps  driver.Capabilities
+	// expiry is set when the backend deletes dead records natively; grace
+	// is how long after expiry a record may be deleted (the epoch grace).
+	expiry driver.OptionPutter
+	grace  time.Duration
+	caps   driver.Capabilities
 }
 
-// deleteAfter is when a record that expires at expires may be deleted
+// expireAt is when a record that expires at expires may be deleted
 // natively: after the epoch grace, plus a margin for clock skew.
-func (k *kv) deleteAfter(expires time.Time) time.Time {
-	if k.ttl == nil {
+func (k *kv) expireAt(expires time.Time) time.Time {
+	if k.expiry == nil {
 		return time.Time{}
 	}
 	return expires.Add(k.grace + time.Minute)
@@ -39,9 +42,9 @@ func (k *kv) deleteAfter(expires time.Time) time.Time {
 func (k *kv) put(ctx context.Context, key string, value []byte, cond driver.Condition, label string, expires time.Time) (driver.Version, error) {
 	switch {
 	case k.index != nil:
-		return k.index.PutWithOptions(ctx, key, value, cond, driver.PutOptions{Label: label, DeleteAfter: k.deleteAfter(expires)})
-	case k.ttl != nil:
-		return k.ttl.PutWithOptions(ctx, key, value, cond, driver.PutOptions{DeleteAfter: k.deleteAfter(expires)})
+		return k.index.PutWithOptions(ctx, key, value, cond, driver.PutOptions{Label: label, ExpireAt: k.expireAt(expires)})
+	case k.expiry != nil:
+		return k.expiry.PutWithOptions(ctx, key, value, cond, driver.PutOptions{ExpireAt: k.expireAt(expires)})
 	default:
 		return k.store.Put(ctx, key, value, cond)
 	}
@@ -52,7 +55,8 @@ type provider struct {
 	name, typ string
 	kv        *kv
 	opt       options
-	metrics   *metrics
+	metrics   *decorate.Metrics
+	measured  driver.Store // the metrics decorator, narrowed to the driver's capabilities
 	addrs     *addressables
 	nodes     *nodes
 
@@ -69,32 +73,28 @@ var _ Provider = (*provider)(nil)
 // stores. Capabilities are discovered from store by type assertion.
 func NewProvider(name, typ string, store driver.Store, opts ...Option) Provider {
 	o := buildOptions(opts)
-	_, inProcess := store.(driver.InProcess)
-	m := newMetrics(name, typ, o.registerer, inProcess)
-	if cs, ok := store.(driver.CacheStatser); ok {
-		m.cacheFn = cs.CacheStats
+	measured, m := decorate.Measure(store, name, typ, o.exporter)
+	k := &kv{raw: store, store: m, caps: driver.CapabilitiesOf(measured), grace: o.epochGrace}
+	// The lease logic calls the decorator directly (one dynamic call less
+	// on every operation), for exactly the capabilities measured claims.
+	if _, ok := measured.(driver.Transactional); ok {
+		k.txn = m
 	}
-	inst := newInstrumented(store, m)
-	k := &kv{raw: store, store: inst, caps: driver.CapabilitiesOf(store)}
-	if k.caps.Has(driver.CapTransactions) {
-		k.txn = inst
+	if _, ok := measured.(driver.Watcher); ok {
+		k.watch = m
 	}
-	if k.caps.Has(driver.CapWatch) {
-		k.watch = inst
+	if _, ok := measured.(driver.Indexer); ok {
+		k.index = m
 	}
-	if k.caps.Has(driver.CapIndex) {
-		k.index = inst
+	if _, ok := measured.(driver.Expirer); ok {
+		k.expiry = m
 	}
-	if k.caps.Has(driver.CapTTL) {
-		k.ttl = inst
+	if _, ok := measured.(driver.Batcher); ok {
+		k.batch = m
 	}
-	if k.caps.Has(driver.CapBatch) {
-		k.batch = inst
-	}
-	k.grace = o.epochGrace
-	p := &provider{name: name, typ: typ, kv: k, opt: o, metrics: m}
+	p := &provider{name: name, typ: typ, kv: k, opt: o, metrics: m, measured: measured}
 	p.addrs = &addressables{kv: k, opt: &p.opt}
-	if _, local := store.(driver.InProcess); !local {
+	if _, local := measured.(driver.InProcess); !local {
 		p.addrs.cache = newVersionCache(DefaultVersionCacheSize)
 	}
 	p.nodes = &nodes{kv: k, opt: &p.opt}
@@ -106,7 +106,7 @@ func (p *provider) Type() string                       { return p.typ }
 func (p *provider) Capabilities() driver.Capabilities  { return p.kv.caps }
 func (p *provider) Addressables() AddressableDirectory { return p.addrs }
 func (p *provider) Nodes() ClusterNodeDirectory        { return p.nodes }
-func (p *provider) Metrics() MetricsSnapshot           { return p.metrics.snapshot() }
+func (p *provider) Metrics() MetricsSnapshot           { return p.metrics.Snapshot() }
 
 // Driver returns the raw driver under a provider built by NewProvider (for
 // tests and tools), or nil.
@@ -135,7 +135,7 @@ func (p *provider) Close(ctx context.Context) error {
 		p.closed = true
 		p.mu.Unlock()
 		p.closeErr = p.kv.raw.Close(ctx)
-		p.metrics.unregister()
+		p.metrics.Unexport()
 		if p.closeErr != nil {
 			p.closeErr = fmt.Errorf("close provider %q: %w", p.name, p.closeErr)
 		}
@@ -162,7 +162,7 @@ func (p *provider) HealthCheck(ctx context.Context) Health {
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opt.healthTimeout)
 	defer cancel()
-	if hc, ok := p.kv.raw.(driver.HealthChecker); ok {
+	if hc, ok := p.measured.(driver.HealthChecker); ok {
 		return hc.HealthCheck(ctx)
 	}
 	start := time.Now()

@@ -209,7 +209,7 @@ func (t *transaction) Commit(ctx context.Context) error {
 					tomb.CreatedAt = tomb.ExpiresAt
 				}
 				ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(tomb), Cond: cond,
-					DeleteAfter: t.p.kv.deleteAfter(tomb.ExpiresAt)})
+					ExpireAt: t.p.kv.expireAt(tomb.ExpiresAt)})
 				if t.p.kv.index == nil {
 					ops = append(ops, driver.Op{Kind: driver.OpDelete, Key: indexKey(prev.Node, key), Cond: driver.Unconditional()})
 				}
@@ -222,18 +222,18 @@ func (t *transaction) Commit(ctx context.Context) error {
 			}
 			rec := leaseRecord{AddressableLease: l}
 			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(rec), Cond: cond, Label: leaseLabel(rec),
-				DeleteAfter: t.p.kv.deleteAfter(l.ExpiresAt)})
+				ExpireAt: t.p.kv.expireAt(l.ExpiresAt)})
 			if t.p.kv.index != nil {
 				continue
 			}
 			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: indexKey(l.Node, key), Value: encodeIndex(indexRecord{Epoch: l.Epoch, WrittenAt: now}),
-				Cond: driver.Unconditional(), DeleteAfter: t.p.kv.deleteAfter(l.ExpiresAt)})
+				Cond: driver.Unconditional(), ExpireAt: t.p.kv.expireAt(l.ExpiresAt)})
 			if rs.found && prev.Node != l.Node {
 				ops = append(ops, driver.Op{Kind: driver.OpDelete, Key: indexKey(prev.Node, key), Cond: driver.Unconditional()})
 			}
 		case stageStoreNode:
 			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: encodeNode(s.node), Cond: cond,
-				DeleteAfter: t.p.kv.deleteAfter(s.node.Lease.ExpiresAt)})
+				ExpireAt: t.p.kv.expireAt(s.node.Lease.ExpiresAt)})
 		case stageRemoveNode:
 			if rs.found {
 				ops = append(ops, driver.Op{Kind: driver.OpDelete, Key: key, Cond: cond})

@@ -115,13 +115,13 @@ func toStatus(err error) error {
 // the interceptors then answer InvalidArgument naming the field, which is
 // what a client sent a bad string deserves.
 
-type lenientCodec struct{}
+// lenientCodec is one server's codec; bad maps a request message (pointer)
+// to its decoding error until an interceptor takes it.
+type lenientCodec struct{ bad sync.Map }
 
-var badRequests sync.Map // request message pointer -> decoding error
+func (*lenientCodec) Name() string { return "proto" }
 
-func (lenientCodec) Name() string { return "proto" }
-
-func (lenientCodec) Marshal(v any) ([]byte, error) {
+func (*lenientCodec) Marshal(v any) ([]byte, error) {
 	m, ok := v.(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("orbit codec: %T is not a proto message", v)
@@ -129,43 +129,48 @@ func (lenientCodec) Marshal(v any) ([]byte, error) {
 	return proto.Marshal(m)
 }
 
-func (lenientCodec) Unmarshal(data []byte, v any) error {
+func (c *lenientCodec) Unmarshal(data []byte, v any) error {
 	m, ok := v.(proto.Message)
 	if !ok {
 		return fmt.Errorf("orbit codec: %T is not a proto message", v)
 	}
 	if err := proto.Unmarshal(data, m); err != nil {
-		badRequests.Store(v, err)
+		c.bad.Store(v, err)
 	}
 	return nil
 }
 
-var _ encoding.Codec = lenientCodec{}
+var _ encoding.Codec = (*lenientCodec)(nil)
 
 // takeDecodeError returns (and forgets) the decoding error of req.
-func takeDecodeError(req any) error {
-	if err, ok := badRequests.LoadAndDelete(req); ok {
+func (c *lenientCodec) takeDecodeError(req any) error {
+	if err, ok := c.bad.LoadAndDelete(req); ok {
 		return status.Errorf(codes.InvalidArgument, "malformed request: %v", err)
 	}
 	return nil
 }
 
-func decodeCheckUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if err := takeDecodeError(req); err != nil {
+// decodeCheckUnary answers InvalidArgument for a request that failed to decode.
+func (c *lenientCodec) decodeCheckUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := c.takeDecodeError(req); err != nil {
 		return nil, err
 	}
 	return h(ctx, req)
 }
 
-type checkedStream struct{ grpc.ServerStream }
+type checkedStream struct {
+	grpc.ServerStream
+	codec *lenientCodec
+}
 
 func (c checkedStream) RecvMsg(m any) error {
 	if err := c.ServerStream.RecvMsg(m); err != nil {
 		return err
 	}
-	return takeDecodeError(m)
+	return c.codec.takeDecodeError(m)
 }
 
-func decodeCheckStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	return h(srv, checkedStream{ss})
+// decodeCheckStream answers InvalidArgument for a stream message that failed to decode.
+func (c *lenientCodec) decodeCheckStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	return h(srv, checkedStream{ServerStream: ss, codec: c})
 }

@@ -233,10 +233,11 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	s.cache = newNodeCache(s.nodes, s.clock, s.timings.NodeCacheTTL)
 	s.metrics = newRPCMetrics(s.prom)
 
+	codec := &lenientCodec{} // this server's decode errors, taken by its interceptors
 	opts := []grpc.ServerOption{
-		grpc.ForceServerCodec(lenientCodec{}),
-		grpc.ChainUnaryInterceptor(decodeCheckUnary, s.metrics.unary),
-		grpc.ChainStreamInterceptor(decodeCheckStream, s.metrics.stream),
+		grpc.ForceServerCodec(codec),
+		grpc.ChainUnaryInterceptor(codec.decodeCheckUnary, s.metrics.unary),
+		grpc.ChainStreamInterceptor(codec.decodeCheckStream, s.metrics.stream),
 	}
 	if b.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(b.tls)))

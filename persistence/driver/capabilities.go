@@ -17,12 +17,12 @@ const (
 	CapHealth       Capability = "health"       // HealthChecker
 	CapCacheStats   Capability = "cache-stats"  // CacheStatser
 	CapIndex        Capability = "index"        // Indexer
-	CapTTL          Capability = "ttl"          // Expirer
+	CapExpiry       Capability = "expiry"       // Expirer
 	CapBatch        Capability = "batch"        // Batcher
 )
 
 // AllCapabilities lists every capability the contract defines.
-var AllCapabilities = []Capability{CapTransactions, CapWatch, CapHealth, CapCacheStats, CapIndex, CapTTL, CapBatch}
+var AllCapabilities = []Capability{CapTransactions, CapWatch, CapHealth, CapCacheStats, CapIndex, CapExpiry, CapBatch}
 
 // Capabilities is a set of capabilities.
 type Capabilities map[Capability]bool
@@ -46,7 +46,7 @@ func CapabilitiesOf(s Store) Capabilities {
 		c[CapIndex] = true
 	}
 	if _, ok := s.(Expirer); ok {
-		c[CapTTL] = true
+		c[CapExpiry] = true
 	}
 	if _, ok := s.(Batcher); ok {
 		c[CapBatch] = true

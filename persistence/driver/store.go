@@ -153,10 +153,10 @@ type Op struct {
 	Key   string
 	Value []byte
 	Cond  Condition
-	// Label and DeleteAfter are PutOptions of an OpPut, for drivers with
+	// Label and ExpireAt are PutOptions of an OpPut, for drivers with
 	// the index or TTL capability; other drivers ignore them.
 	Label       string
-	DeleteAfter time.Time
+	ExpireAt time.Time
 }
 
 // Transactional is implemented by backends that apply several conditional
@@ -197,11 +197,11 @@ type Batcher interface {
 type PutOptions struct {
 	// Label is the entry's index label (Indexer); "" = in no index.
 	Label string
-	// DeleteAfter lets the backend delete the entry natively once this time
+	// ExpireAt lets the backend delete the entry natively once this time
 	// has passed (Expirer); zero = never. The lease logic sets it well after
 	// the record stops mattering (expiry plus the epoch grace), so native
 	// deletion is only garbage collection, never a correctness mechanism.
-	DeleteAfter time.Time
+	ExpireAt time.Time
 }
 
 // OptionPutter is Put with options; drivers with the index or TTL
@@ -226,13 +226,13 @@ type Indexer interface {
 }
 
 // Expirer is implemented by backends that delete entries natively after
-// PutOptions.DeleteAfter (etcd leases, Redis PX), so that dead records do
+// PutOptions.ExpireAt (etcd leases, Redis PX), so that dead records do
 // not accumulate even if no server runs cleanup. A backend may delete an
-// entry later than DeleteAfter, never earlier.
+// entry later than ExpireAt, never earlier.
 type Expirer interface {
 	OptionPutter
-	// NativeExpiry documents the capability; it has no effect.
-	NativeExpiry()
+	// ExpiresEntries documents the capability; it has no effect.
+	ExpiresEntries()
 }
 
 // EventKind says what happened to a key.

@@ -79,7 +79,7 @@ func (h Harness) testBatch(t *testing.T) {
 	for i := range big {
 		keys[i] = fmt.Sprintf("big/%05d", i)
 		big[i] = driver.Op{Kind: driver.OpPut, Key: keys[i], Value: []byte(keys[i]), Cond: driver.CreateOnly(),
-			Label: "big", DeleteAfter: time.Now().Add(time.Hour)}
+			Label: "big", ExpireAt: time.Now().Add(time.Hour)}
 	}
 	if res, err = b.ApplyMany(ctx, big); err != nil {
 		t.Fatal(err)

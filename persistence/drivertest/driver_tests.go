@@ -31,8 +31,8 @@ func (h Harness) runDriverTests(t *testing.T) {
 	if h.claims(driver.CapHealth) {
 		t.Run("HealthChecker", h.testHealthChecker)
 	}
-	if h.claims(driver.CapTTL) {
-		t.Run("NativeExpiry", h.testNativeExpiry)
+	if h.claims(driver.CapExpiry) {
+		t.Run("ExpiresEntries", h.testNativeExpiry)
 	}
 	if h.claims(driver.CapBatch) {
 		t.Run("Batch", h.testBatch)
@@ -532,27 +532,27 @@ func (h Harness) testHealthChecker(t *testing.T) {
 }
 
 // testNativeExpiry: an entry is deleted natively some time after its
-// DeleteAfter, never before; an entry without a deadline stays. This test
+// ExpireAt, never before; an entry without a deadline stays. This test
 // waits in real time (bounded to 60 s): it checks the backend's own expiry.
 func (h Harness) testNativeExpiry(t *testing.T) {
 	s := h.MakeStore(t)
 	ex := s.(driver.Expirer)
 	deadline := time.Now().Add(2 * time.Second)
-	if _, err := ex.PutWithOptions(bg, "ttl/short", []byte("v"), driver.CreateOnly(), driver.PutOptions{DeleteAfter: deadline}); err != nil {
+	if _, err := ex.PutWithOptions(bg, "ttl/short", []byte("v"), driver.CreateOnly(), driver.PutOptions{ExpireAt: deadline}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ex.PutWithOptions(bg, "ttl/forever", []byte("v"), driver.CreateOnly(), driver.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	far := time.Now().Add(time.Hour)
-	if _, err := ex.PutWithOptions(bg, "ttl/later", []byte("v"), driver.CreateOnly(), driver.PutOptions{DeleteAfter: far}); err != nil {
+	if _, err := ex.PutWithOptions(bg, "ttl/later", []byte("v"), driver.CreateOnly(), driver.PutOptions{ExpireAt: far}); err != nil {
 		t.Fatal(err)
 	}
 	for {
 		_, err := s.Get(bg, "ttl/short")
 		if errors.Is(err, driver.ErrNotFound) {
 			if time.Now().Before(deadline) {
-				t.Fatal("entry deleted before its DeleteAfter")
+				t.Fatal("entry deleted before its ExpireAt")
 			}
 			break
 		}
@@ -560,7 +560,7 @@ func (h Harness) testNativeExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 		if time.Since(deadline) > 60*time.Second {
-			t.Fatal("entry still present 60 s after its DeleteAfter")
+			t.Fatal("entry still present 60 s after its ExpireAt")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

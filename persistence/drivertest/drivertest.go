@@ -55,7 +55,7 @@ type env struct {
 	store driver.Store
 	// epoch0 is where the subtest's manual clock starts: the real time
 	// when the subtest starts, so that backends which delete records
-	// natively (PutOptions.DeleteAfter is derived from lease expiry) see
+	// natively (PutOptions.ExpireAt is derived from lease expiry) see
 	// real deadlines however long the suite runs.
 	epoch0 time.Time
 	clock  *clock.Manual

@@ -15,7 +15,7 @@ import (
 // grant per write and a lease object per entry on the server; keeping
 // per-entry leases alive would cost one keep-alive per entry. Instead the
 // time axis is cut into buckets of Options.BucketWidth, aligned on the Unix
-// epoch, and every entry whose deadline (PutOptions.DeleteAfter) falls in a
+// epoch, and every entry whose deadline (PutOptions.ExpireAt) falls in a
 // bucket is attached to that bucket's lease:
 //
 //   - the lease of the bucket ending at E is granted on first use with

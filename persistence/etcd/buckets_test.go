@@ -42,7 +42,7 @@ func TestTTLBucketsShareLeases(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += workers {
-				opts := driver.PutOptions{DeleteAfter: deadline(i)}
+				opts := driver.PutOptions{ExpireAt: deadline(i)}
 				if _, err := s.PutWithOptions(context.Background(), fmt.Sprintf("k/%05d", i), []byte("v"), driver.Unconditional(), opts); err != nil {
 					errs <- err
 					return
@@ -89,7 +89,7 @@ func TestTTLBucketsInTxnAndCap(t *testing.T) {
 	ctx := context.Background()
 	at := time.Now().Add(time.Hour)
 	ops := []driver.Op{
-		{Kind: driver.OpPut, Key: "t/a", Value: []byte("a"), Cond: driver.CreateOnly(), DeleteAfter: at},
+		{Kind: driver.OpPut, Key: "t/a", Value: []byte("a"), Cond: driver.CreateOnly(), ExpireAt: at},
 		{Kind: driver.OpPut, Key: "t/b", Value: []byte("b"), Cond: driver.CreateOnly()},
 	}
 	if _, err := s.Txn(ctx, ops); err != nil {
@@ -114,7 +114,7 @@ func TestTTLBucketsInTxnAndCap(t *testing.T) {
 	}
 	before := leaseCount(t, root)
 	for i := 0; i < 30; i++ {
-		if _, err := s.PutWithOptions(ctx, fmt.Sprintf("c/%02d", i), nil, driver.Unconditional(), driver.PutOptions{DeleteAfter: at}); err != nil {
+		if _, err := s.PutWithOptions(ctx, fmt.Sprintf("c/%02d", i), nil, driver.Unconditional(), driver.PutOptions{ExpireAt: at}); err != nil {
 			t.Fatal(err)
 		}
 	}

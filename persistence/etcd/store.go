@@ -82,7 +82,7 @@ type Options struct {
 	// LeaseTTL/10 (default LeaseTTL 300 s).
 	LeaseTTL time.Duration
 	// BucketWidth is the width of a TTL bucket: an entry is deleted between
-	// its DeleteAfter and one bucket width (plus one second) later. Default
+	// its ExpireAt and one bucket width (plus one second) later. Default
 	// max(LeaseTTL/10, MinBucketWidth).
 	BucketWidth time.Duration
 	// MaxKeysPerLease caps how many writes this Store attaches to one etcd
@@ -269,9 +269,9 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, cond driver.C
 }
 
 // PutWithOptions is Put with a native-expiry deadline (driver.Expirer): with
-// opts.DeleteAfter set, the entry is attached to the etcd lease of its TTL
+// opts.ExpireAt set, the entry is attached to the etcd lease of its TTL
 // bucket and deleted by etcd at the end of that bucket, never before
-// DeleteAfter. Without it, the entry never expires (and leaves any lease it
+// ExpireAt. Without it, the entry never expires (and leaves any lease it
 // was attached to). opts.Label is ignored (the driver has no index).
 func (s *Store) PutWithOptions(ctx context.Context, key string, value []byte, cond driver.Condition, opts driver.PutOptions) (driver.Version, error) {
 	if err := s.checkOpen(); err != nil {
@@ -283,9 +283,9 @@ func (s *Store) PutWithOptions(ctx context.Context, key string, value []byte, co
 	for attempt := 0; ; attempt++ {
 		var putOpts []clientv3.OpOption
 		var lease leaseRef
-		if !opts.DeleteAfter.IsZero() {
+		if !opts.ExpireAt.IsZero() {
 			var err error
-			if lease, err = s.buckets.lease(ctx, opts.DeleteAfter); err != nil {
+			if lease, err = s.buckets.lease(ctx, opts.ExpireAt); err != nil {
 				return driver.Version{}, s.wrap("put", key, err)
 			}
 			putOpts = append(putOpts, clientv3.WithLease(lease.id))
@@ -322,8 +322,8 @@ func (s *Store) PutWithOptions(ctx context.Context, key string, value []byte, co
 	}
 }
 
-// NativeExpiry marks the driver.Expirer capability.
-func (s *Store) NativeExpiry() {}
+// ExpiresEntries marks the driver.Expirer capability.
+func (s *Store) ExpiresEntries() {}
 
 // Delete removes key if cond holds. Deleting an absent key succeeds with
 // driver.Always and driver.IfAbsent and is a conflict with IfVersion.

@@ -18,7 +18,7 @@ func (s *Store) MaxTxnOps() int { return s.opts.MaxTxnOps }
 // (Op.Cond of any kind of op) becomes a comparison, every OpPut and
 // OpDelete a request of the success branch. If any comparison fails,
 // nothing is applied and the error Is driver.ErrConflict. An OpPut with a
-// DeleteAfter is attached to the lease of its TTL bucket.
+// ExpireAt is attached to the lease of its TTL bucket.
 //
 // It returns, per op, the new version of a put (the transaction's
 // revision), the version a check asserted (IfVersion) and the zero Version
@@ -59,8 +59,8 @@ func (s *Store) Txn(ctx context.Context, ops []driver.Op) ([]driver.Version, err
 			switch op.Kind {
 			case driver.OpPut:
 				var putOpts []clientv3.OpOption
-				if !op.DeleteAfter.IsZero() {
-					l, err := s.buckets.lease(ctx, op.DeleteAfter)
+				if !op.ExpireAt.IsZero() {
+					l, err := s.buckets.lease(ctx, op.ExpireAt)
 					if err != nil {
 						return nil, s.wrap("txn", op.Key, err)
 					}

@@ -354,7 +354,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, cond driver.C
 }
 
 // PutWithOptions is Put that also files key under opts.Label
-// (driver.Indexer). DeleteAfter is ignored: the store has no native expiry.
+// (driver.Indexer). ExpireAt is ignored: the store has no native expiry.
 func (s *Store) PutWithOptions(ctx context.Context, key string, value []byte, cond driver.Condition, opts driver.PutOptions) (driver.Version, error) {
 	return s.putOne(ctx, driver.Op{Kind: driver.OpPut, Key: key, Value: value, Cond: cond, Label: opts.Label})
 }

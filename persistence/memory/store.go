@@ -183,7 +183,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, cond driver.C
 }
 
 // PutWithOptions is Put that also files key under opts.Label
-// (driver.Indexer). The memory store has no native expiry: DeleteAfter is
+// (driver.Indexer). The memory store has no native expiry: ExpireAt is
 // ignored and cleanup removes dead records.
 func (s *Store) PutWithOptions(ctx context.Context, key string, value []byte, cond driver.Condition, opts driver.PutOptions) (driver.Version, error) {
 	return s.put(key, value, cond, opts.Label)

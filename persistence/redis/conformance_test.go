@@ -15,8 +15,8 @@ import (
 )
 
 var (
-	standaloneCaps = []driver.Capability{driver.CapTransactions, driver.CapHealth, driver.CapTTL, driver.CapIndex, driver.CapBatch}
-	clusterCaps    = []driver.Capability{driver.CapHealth, driver.CapTTL, driver.CapIndex, driver.CapBatch}
+	standaloneCaps = []driver.Capability{driver.CapTransactions, driver.CapHealth, driver.CapExpiry, driver.CapIndex, driver.CapBatch}
+	clusterCaps    = []driver.Capability{driver.CapHealth, driver.CapExpiry, driver.CapIndex, driver.CapBatch}
 )
 
 // redisConfig is the provider configuration of a test: the defaults with

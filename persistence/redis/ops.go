@@ -37,7 +37,7 @@ func (s *Store) opArgs(args []string, op driver.Op, opid string) ([]string, erro
 	}
 	da := "0"
 	if op.Kind == driver.OpPut {
-		da = strconv.FormatInt(deleteAfterMs(op.DeleteAfter), 10)
+		da = strconv.FormatInt(deleteAfterMs(op.ExpireAt), 10)
 	}
 	label := ""
 	if op.Kind == driver.OpPut {

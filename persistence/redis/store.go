@@ -226,6 +226,6 @@ func (s *Store) Close(context.Context) error {
 	return nil
 }
 
-// NativeExpiry marks the driver.Expirer capability: records are written
+// ExpiresEntries marks the driver.Expirer capability: records are written
 // with PXAT.
-func (s *Store) NativeExpiry() {}
+func (s *Store) ExpiresEntries() {}

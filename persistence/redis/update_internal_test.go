@@ -40,13 +40,13 @@ func TestUpdateFastPath(t *testing.T) {
 	// renewal a second later stays in the same bucket.
 	base := time.UnixMilli((time.Now().Add(time.Hour).UnixMilli()/expiryBucketMs)*expiryBucketMs + expiryBucketMs/2)
 	put := func(op driver.Op) (driver.Version, error) {
-		return s.PutWithOptions(ctx, op.Key, op.Value, op.Cond, driver.PutOptions{Label: op.Label, DeleteAfter: op.DeleteAfter})
+		return s.PutWithOptions(ctx, op.Key, op.Value, op.Cond, driver.PutOptions{Label: op.Label, ExpireAt: op.ExpireAt})
 	}
-	v1, err := put(driver.Op{Key: "a/k", Value: []byte("one"), Cond: driver.CreateOnly(), Label: "node-1", DeleteAfter: base})
+	v1, err := put(driver.Op{Key: "a/k", Value: []byte("one"), Cond: driver.CreateOnly(), Label: "node-1", ExpireAt: base})
 	if err != nil {
 		t.Fatal(err)
 	}
-	renew := driver.Op{Kind: driver.OpPut, Key: "a/k", Value: []byte("two"), Cond: driver.MatchVersion(v1), Label: "node-1", DeleteAfter: base.Add(time.Second)}
+	renew := driver.Op{Kind: driver.OpPut, Key: "a/k", Value: []byte("two"), Cond: driver.MatchVersion(v1), Label: "node-1", ExpireAt: base.Add(time.Second)}
 	var opid string
 	v2, written, err := s.update(ctx, renew, &opid)
 	if err != nil || !written {
@@ -78,9 +78,9 @@ func TestUpdateFastPath(t *testing.T) {
 		name string
 		op   driver.Op
 	}{
-		{"stale version", driver.Op{Cond: driver.MatchVersion(v1), Label: "node-1", DeleteAfter: base}},
-		{"new label", driver.Op{Cond: driver.MatchVersion(v2), Label: "node-2", DeleteAfter: base}},
-		{"next expiry bucket", driver.Op{Cond: driver.MatchVersion(v2), Label: "node-1", DeleteAfter: base.Add(expiryBucketMs * time.Millisecond)}},
+		{"stale version", driver.Op{Cond: driver.MatchVersion(v1), Label: "node-1", ExpireAt: base}},
+		{"new label", driver.Op{Cond: driver.MatchVersion(v2), Label: "node-2", ExpireAt: base}},
+		{"next expiry bucket", driver.Op{Cond: driver.MatchVersion(v2), Label: "node-1", ExpireAt: base.Add(expiryBucketMs * time.Millisecond)}},
 		{"no expiry", driver.Op{Cond: driver.MatchVersion(v2), Label: "node-1"}},
 	} {
 		op := tc.op
@@ -94,7 +94,7 @@ func TestUpdateFastPath(t *testing.T) {
 	}
 	// Through PutWithOptions, a new label goes to the general script,
 	// which moves the index entry.
-	v3, err := put(driver.Op{Key: "a/k", Value: []byte("three"), Cond: driver.MatchVersion(v2), Label: "node-2", DeleteAfter: base})
+	v3, err := put(driver.Op{Key: "a/k", Value: []byte("three"), Cond: driver.MatchVersion(v2), Label: "node-2", ExpireAt: base})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestCreateFastPath(t *testing.T) {
 	ctx := context.Background()
 	s := openInternal(t)
 	later := time.Now().Add(time.Hour)
-	op := driver.Op{Kind: driver.OpPut, Key: "a/new", Value: []byte("v"), Cond: driver.CreateOnly(), Label: "node-1", DeleteAfter: later}
+	op := driver.Op{Kind: driver.OpPut, Key: "a/new", Value: []byte("v"), Cond: driver.CreateOnly(), Label: "node-1", ExpireAt: later}
 	var opid string
 	v1, written, err := s.create(ctx, op, &opid)
 	if err != nil || !written {
@@ -140,7 +140,7 @@ func TestCreateFastPath(t *testing.T) {
 		t.Fatalf("expiry index score = %d (err %v)", exp, err)
 	}
 	// The renewal fast path takes over from a record it created.
-	renew := driver.Op{Kind: driver.OpPut, Key: "a/new", Value: []byte("w"), Cond: driver.MatchVersion(v1), Label: "node-1", DeleteAfter: later}
+	renew := driver.Op{Kind: driver.OpPut, Key: "a/new", Value: []byte("w"), Cond: driver.MatchVersion(v1), Label: "node-1", ExpireAt: later}
 	if _, written, err := s.update(ctx, renew, &opid); !written || err != nil {
 		t.Fatalf("renewal of a created record: written=%v err=%v", written, err)
 	}
@@ -148,7 +148,7 @@ func TestCreateFastPath(t *testing.T) {
 	if _, written, err := s.create(ctx, op, &opid); written || err != nil {
 		t.Fatalf("create over an existing key: written=%v err=%v", written, err)
 	}
-	if _, err := s.PutWithOptions(ctx, op.Key, op.Value, op.Cond, driver.PutOptions{Label: op.Label, DeleteAfter: op.DeleteAfter}); !errors.Is(err, driver.ErrConflict) {
+	if _, err := s.PutWithOptions(ctx, op.Key, op.Value, op.Cond, driver.PutOptions{Label: op.Label, ExpireAt: op.ExpireAt}); !errors.Is(err, driver.ErrConflict) {
 		t.Fatalf("create-only put over an existing key: %v, want ErrConflict", err)
 	}
 	// A lost reply, resent through the general script with the same id.
@@ -163,7 +163,7 @@ func TestCreateFastPath(t *testing.T) {
 		t.Fatalf("resent create: %+v, %v; want recognised at %v", res, err, v2)
 	}
 	// Puts the fast path leaves alone: no label, no expiry.
-	for _, o := range []driver.Op{{Label: "", DeleteAfter: later}, {Label: "node-1"}} {
+	for _, o := range []driver.Op{{Label: "", ExpireAt: later}, {Label: "node-1"}} {
 		o.Kind, o.Key, o.Cond = driver.OpPut, "a/other", driver.CreateOnly()
 		if _, written, err := s.create(ctx, o, &opid); written || err != nil {
 			t.Fatalf("create of %+v: written=%v err=%v", o, written, err)
@@ -172,7 +172,7 @@ func TestCreateFastPath(t *testing.T) {
 	// A record whose deletion time has passed: Redis drops it at once;
 	// the purge removes its index entries.
 	gone := op
-	gone.Key, gone.DeleteAfter = "a/gone", time.Now().Add(-time.Hour)
+	gone.Key, gone.ExpireAt = "a/gone", time.Now().Add(-time.Hour)
 	if _, written, err := s.create(ctx, gone, &opid); !written || err != nil {
 		t.Fatal(written, err)
 	}

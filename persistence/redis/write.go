@@ -48,7 +48,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, cond driver.C
 
 // PutWithOptions is Put with an index label and a native deletion time.
 func (s *Store) PutWithOptions(ctx context.Context, key string, value []byte, cond driver.Condition, opts driver.PutOptions) (driver.Version, error) {
-	op := driver.Op{Kind: driver.OpPut, Key: key, Value: value, Cond: cond, Label: opts.Label, DeleteAfter: opts.DeleteAfter}
+	op := driver.Op{Kind: driver.OpPut, Key: key, Value: value, Cond: cond, Label: opts.Label, ExpireAt: opts.ExpireAt}
 	opid, resent := "", false
 	fast := s.update
 	if cond.Kind == driver.IfAbsent {
@@ -84,11 +84,11 @@ func (s *Store) PutWithOptions(ctx context.Context, key string, value []byte, co
 // exists. On one creation in 16 it asks the general script to purge the
 // expiry index, as the general script does itself.
 func (s *Store) create(ctx context.Context, op driver.Op, opid *string) (driver.Version, bool, error) {
-	if op.Label == "" || op.DeleteAfter.IsZero() || strings.IndexByte(op.Label, 0) >= 0 {
+	if op.Label == "" || op.ExpireAt.IsZero() || strings.IndexByte(op.Label, 0) >= 0 {
 		return driver.Version{}, false, nil
 	}
 	*opid = s.opID()
-	da := deleteAfterMs(op.DeleteAfter)
+	da := deleteAfterMs(op.ExpireAt)
 	bucket := expiryBucket(da)
 	sh := s.shard(op.Key)
 	out, err := createScript.Exec(ctx, s.client,
@@ -134,7 +134,7 @@ func (s *Store) update(ctx context.Context, op driver.Op, opid *string) (driver.
 		return driver.Version{}, false, nil
 	}
 	*opid = s.opID()
-	da := deleteAfterMs(op.DeleteAfter)
+	da := deleteAfterMs(op.ExpireAt)
 	bucket := expiryBucket(da)
 	next := tag[:dot+1] + strconv.FormatUint(u+1, 10)
 	labelField := strconv.Itoa(len(op.Label)) + ":" + op.Label
