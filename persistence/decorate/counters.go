@@ -165,4 +165,3 @@ func (m *Metrics) Snapshot() MetricsSnapshot {
 	}
 	return s
 }
-

@@ -28,4 +28,3 @@ func ErrorCode(err error) string {
 	}
 	return "unknown"
 }
-

@@ -25,7 +25,10 @@ func (e everything) Put(context.Context, string, []byte, driver.Condition) (driv
 	e.note("Put")
 	return driver.NumVersion(1), nil
 }
-func (e everything) Delete(context.Context, string, driver.Condition) error { e.note("Delete"); return nil }
+func (e everything) Delete(context.Context, string, driver.Condition) error {
+	e.note("Delete")
+	return nil
+}
 func (e everything) List(context.Context, string, driver.ListOptions) (driver.ListPage, error) {
 	e.note("List")
 	return driver.ListPage{}, nil
@@ -62,8 +65,8 @@ func (e everything) HealthCheck(context.Context) driver.Health {
 	return driver.Health{Status: driver.Degraded, Reason: "inner"}
 }
 func (e everything) CacheStats() (uint64, uint64) { e.note("CacheStats"); return 3, 4 }
-func (e everything) InProcess()                  { e.note("InProcess") }
-func (e everything) Unwrap() driver.Store        { return nil }
+func (e everything) InProcess()                   { e.note("InProcess") }
+func (e everything) Unwrap() driver.Store         { return nil }
 
 // capCase asks a store for one optional interface.
 type capCase struct {

@@ -155,7 +155,7 @@ type Op struct {
 	Cond  Condition
 	// Label and ExpireAt are PutOptions of an OpPut, for drivers with
 	// the index or TTL capability; other drivers ignore them.
-	Label       string
+	Label    string
 	ExpireAt time.Time
 }
 
