@@ -159,3 +159,25 @@ func parseLeaseKey(key string) (AddressableReference, error) {
 	}
 	return r, nil
 }
+
+// splitIndexKey parses "x/<ns>/<node>/<lease key>".
+func splitIndexKey(k string) (NodeID, string, bool) {
+	rest, ok := strings.CutPrefix(k, indexPrefix)
+	if !ok {
+		return NodeID{}, "", false
+	}
+	ns, rest, ok1 := strings.Cut(rest, "/")
+	nk, lkey, ok2 := strings.Cut(rest, "/")
+	if !ok1 || !ok2 {
+		return NodeID{}, "", false
+	}
+	var id NodeID
+	var err error
+	if id.Namespace, err = unescape(ns); err != nil {
+		return NodeID{}, "", false
+	}
+	if id.Key, err = unescape(nk); err != nil {
+		return NodeID{}, "", false
+	}
+	return id, lkey, true
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/orbit-go/orbit/internal/cas"
 	"github.com/orbit-go/orbit/persistence/driver"
 )
 
@@ -59,29 +60,28 @@ func (d *nodes) Get(ctx context.Context, id NodeID) (NodeInfo, error) {
 
 // holderCAS applies mutate to the live node id if token matches.
 func (d *nodes) holderCAS(ctx context.Context, op string, id NodeID, token string, mutate func(n *NodeInfo, now time.Time)) (NodeInfo, error) {
-	for attempt := 0; attempt < d.opt.casRetries; attempt++ {
+	return cas.Retry(ctx, d.opt.cas, op+" node", id, func(int) (NodeInfo, bool, error) {
 		n, ver, found, err := d.read(ctx, id)
 		if err != nil {
-			return NodeInfo{}, fmt.Errorf("%s: %w", op, err)
+			return NodeInfo{}, false, fmt.Errorf("%s: %w", op, err)
 		}
 		now := d.opt.clock.Now()
 		if !found || !n.Live(now) {
-			return NodeInfo{}, fmt.Errorf("%s node %s: no unexpired node: %w", op, id, ErrNotFound)
+			return NodeInfo{}, false, fmt.Errorf("%s node %s: no unexpired node: %w", op, id, ErrNotFound)
 		}
 		if n.Lease.ChallengeToken != token {
-			return NodeInfo{}, fmt.Errorf("%s node %s: challenge token does not match: %w", op, id, ErrFenced)
+			return NodeInfo{}, false, fmt.Errorf("%s node %s: challenge token does not match: %w", op, id, ErrFenced)
 		}
 		mutate(&n, now)
 		_, err = d.kv.put(ctx, nodeKey(id), encodeNode(n), driver.MatchVersion(ver), "", n.Lease.ExpiresAt)
 		if errors.Is(err, ErrConflict) {
-			continue
+			return NodeInfo{}, true, nil
 		}
 		if err != nil {
-			return NodeInfo{}, fmt.Errorf("%s node %s: %w", op, id, err)
+			return NodeInfo{}, false, fmt.Errorf("%s node %s: %w", op, id, err)
 		}
-		return n, nil
-	}
-	return NodeInfo{}, fmt.Errorf("%s node %s: lost %d compare-and-swap races in a row: %w", op, id, d.opt.casRetries, ErrConflict)
+		return n, false, nil
+	})
 }
 
 func (d *nodes) Update(ctx context.Context, node NodeInfo) (NodeInfo, error) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/orbit-go/orbit/clock"
+	"github.com/orbit-go/orbit/internal/cas"
 	"github.com/orbit-go/orbit/persistence/decorate"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,7 +35,7 @@ type options struct {
 	clock           clock.Clock
 	epochGrace      time.Duration
 	indexGrace      time.Duration
-	casRetries      int
+	cas             cas.Policy // the compare-and-swap loops: DefaultCASRetries attempts, cas.DefaultBackoff
 	bulkConcurrency int
 	healthTimeout   time.Duration
 	registerer      prometheus.Registerer
@@ -48,7 +49,7 @@ func defaultOptions() options {
 		clock:           clock.System{},
 		epochGrace:      DefaultEpochGrace,
 		indexGrace:      DefaultIndexGrace,
-		casRetries:      DefaultCASRetries,
+		cas:             cas.Policy{Attempts: DefaultCASRetries, Backoff: cas.DefaultBackoff},
 		bulkConcurrency: DefaultBulkConcurrency,
 		healthTimeout:   DefaultHealthTimeout,
 		logger:          slog.New(slog.DiscardHandler),
@@ -102,9 +103,6 @@ func buildOptions(opts []Option) options {
 	}
 	if o.indexGrace <= 0 {
 		o.indexGrace = DefaultIndexGrace
-	}
-	if o.casRetries <= 0 {
-		o.casRetries = DefaultCASRetries
 	}
 	if o.bulkConcurrency <= 0 {
 		o.bulkConcurrency = DefaultBulkConcurrency

@@ -8,6 +8,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
+	"github.com/orbit-go/orbit/internal/cas"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -54,52 +55,65 @@ func (a *addressableService) LocateOrPlaceBatch(ctx context.Context, req *orbitv
 	return out, nil
 }
 
+// locatePolicy bounds the rounds of one locate-or-place that keeps finding
+// the addressable moved by another server between its read and its write.
+var locatePolicy = cas.Policy{Attempts: 8, Backoff: cas.DefaultBackoff}
+
 func (s *Server) locateOrPlace(ctx context.Context, ref orbit.AddressableReference) (*orbitv1.LocateOrPlaceResponse, error) {
-	for attempt := 0; attempt < 8; attempt++ {
+	resp, err := cas.Retry(ctx, locatePolicy, "locate or place", ref, func(int) (*orbitv1.LocateOrPlaceResponse, bool, error) {
 		lease, err := s.addrs.Get(ctx, ref)
 		switch {
 		case err == nil:
 			alive, err := s.holderAlive(ctx, lease.Node)
 			if err != nil {
-				return nil, toStatus(err)
+				return nil, false, toStatus(err)
 			}
 			if alive {
-				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(lease)}, nil
+				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(lease)}, false, nil
 			}
 			target, err := s.pickNode(ctx, ref, lease.Node)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			nl, err := s.addrs.Takeover(ctx, ref, lease.Node, lease.Epoch, target, s.timings.AddressableLeaseTTL)
 			if err == nil {
 				s.metrics.placements.WithLabelValues("takeover").Inc()
-				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(nl), Placed: true}, nil
+				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(nl), Placed: true}, false, nil
 			}
 			if !errors.Is(err, orbit.ErrConflict) && !errors.Is(err, orbit.ErrFenced) {
-				return nil, toStatus(err)
+				return nil, false, toStatus(err)
 			}
-			// Someone else moved it first: judge again.
+			return nil, true, nil // someone else moved it first: judge again
 		case errors.Is(err, orbit.ErrNotFound):
 			target, err := s.pickNode(ctx, ref, orbit.NodeID{})
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			nl, err := s.addrs.Place(ctx, ref, target, s.timings.AddressableLeaseTTL)
 			if err == nil {
 				s.metrics.placements.WithLabelValues("new").Inc()
-				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(nl), Placed: true}, nil
+				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(nl), Placed: true}, false, nil
 			}
 			var lc *orbit.LeaseConflictError
 			if !errors.As(err, &lc) {
-				return nil, toStatus(err)
+				return nil, false, toStatus(err)
 			}
 			// Another server placed it first: its lease is the answer if
-			// its holder is alive; loop to check.
+			// its holder is alive; judge again.
+			return nil, true, nil
 		default:
-			return nil, toStatus(err)
+			return nil, false, toStatus(err)
+		}
+	})
+	if errors.Is(err, cas.ErrLostRaces) {
+		return nil, status.Errorf(codes.Aborted, "%v: too much contention, retry", err)
+	}
+	if err != nil {
+		if _, ok := status.FromError(err); !ok {
+			return nil, toStatus(err) // the context ended during a pause
 		}
 	}
-	return nil, status.Errorf(codes.Aborted, "locate or place %s: too much contention, retry", ref)
+	return resp, err
 }
 
 // holderAlive reports whether node is a live member: from the cache when
