@@ -97,10 +97,10 @@ func openDriver(ctx context.Context, name string, cfg config.ProviderConfig, o *
 	f, ok := drivers[t]
 	driversMu.RUnlock()
 	if !ok {
-		if slices.Contains(config.AllTypes, t) {
+		if slices.Contains(config.Types(), t) {
 			return nil, fmt.Errorf("provider %q: type %q (compiled in: %s): %w", name, t, typeList(Drivers()), ErrNotAvailableInBuild)
 		}
-		return nil, fmt.Errorf("provider %q: unknown type %q (known types: %s): %w", name, t, typeList(config.AllTypes), ErrInvalidArgument)
+		return nil, fmt.Errorf("provider %q: unknown type %q (known types: %s): %w", name, t, typeList(config.Types()), ErrInvalidArgument)
 	}
 	env := DriverEnv{
 		Name: name, Logger: o.logger.With("provider", name, "type", string(t)), Clock: o.clock, CheckOnly: o.checkOnly,

@@ -24,8 +24,9 @@ type builderEntry struct {
 // NewBuilder returns an empty Builder.
 func NewBuilder() *Builder { return &Builder{} }
 
-// WithProvider adds provider name with configuration c (one of the ten
-// *XxxConfig types; Build copies it). isDefault makes it the default for
+// WithProvider adds provider name with configuration c (a pointer of a
+// registered configuration type: one of the ten *XxxConfig types, or one
+// registered with RegisterType; Build copies it). isDefault makes it the default for
 // both the addressable and the cluster directory.
 func (b *Builder) WithProvider(name string, c ProviderConfig, isDefault bool) *Builder {
 	b.entries = append(b.entries, builderEntry{name: name, cfg: c, isDefault: isDefault})

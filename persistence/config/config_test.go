@@ -250,13 +250,15 @@ func TestLoad(t *testing.T) {
 }
 
 func TestProviderConfigFor(t *testing.T) {
-	if len(AllTypes) != 10 {
-		t.Fatalf("AllTypes has %d entries", len(AllTypes))
+	want := []ProviderType{TypeMemory, TypeS3, TypeAzure, TypeGoogleCloud, TypeEtcd,
+		TypeRedis, TypeKubernetes, TypeMinIO, TypeFlash, TypeComposite}
+	if got := Types(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Types() = %v, want the ten built-in types in the order of the specification", got)
 	}
 	defaults := []ProviderConfig{ptr(DefaultMemoryConfig()), ptr(DefaultS3Config()), ptr(DefaultAzureConfig()),
 		ptr(DefaultGoogleCloudConfig()), ptr(DefaultEtcdConfig()), ptr(DefaultRedisConfig()),
 		ptr(DefaultKubernetesConfig()), ptr(DefaultMinIOConfig()), ptr(DefaultFlashConfig()), ptr(DefaultCompositeConfig())}
-	for i, typ := range AllTypes {
+	for i, typ := range Types() {
 		pc, err := ProviderConfigFor(typ)
 		if err != nil {
 			t.Fatalf("%s: %v", typ, err)
@@ -269,7 +271,7 @@ func TestProviderConfigFor(t *testing.T) {
 	if err == nil || !errors.Is(err, driver.ErrInvalidArgument) {
 		t.Fatalf("unknown type: %v", err)
 	}
-	for _, typ := range AllTypes {
+	for _, typ := range Types() {
 		if !strings.Contains(err.Error(), string(typ)) {
 			t.Errorf("error %q does not list %s", err, typ)
 		}
@@ -282,7 +284,7 @@ func TestProviderConfigFor(t *testing.T) {
 // The toml and json tags agree, every secret is a string (or a list of
 // URLs whose userinfo is secret), and every key is snake_case, for all ten types.
 func TestStructTags(t *testing.T) {
-	for typ := range knownTypes {
+	for _, typ := range registeredGoTypes() {
 		st := typ.Elem()
 		for i := range st.NumField() {
 			f := st.Field(i)

@@ -37,13 +37,14 @@ func Load(path string) (*Config, error) {
 // source (used in error messages, may be empty).
 //
 // Decoding is strict: the top level holds only "defaults" and "providers";
-// each provider table needs a known "type"; every provider starts from its
-// default configuration and the file overrides the keys it sets; an unknown
-// key (at any level), a value of the wrong type or a missing type is an
-// error naming source, provider and key. All such problems are reported,
-// joined, each wrapping driver.ErrInvalidArgument; on error the Config is
-// nil. When exactly one provider is configured, it becomes the default for
-// whichever of defaults.addressable and defaults.cluster is empty.
+// each provider table needs a registered "type" (see Types); every provider
+// starts from its default configuration and the file overrides the keys it
+// sets; an unknown key (at any level), a value of the wrong type or a
+// missing type is an error naming source, provider and key. All such
+// problems are reported, joined, each wrapping driver.ErrInvalidArgument; on
+// error the Config is nil. When exactly one provider is configured, it
+// becomes the default for whichever of defaults.addressable and
+// defaults.cluster is empty.
 //
 // Parse does not run Validate (so that ApplyEnv may complete the
 // configuration first).
@@ -150,7 +151,11 @@ func (d *decoder) decodeProvider(path string, raw any, nested bool) ProviderConf
 	}
 	pc, err := ProviderConfigFor(ProviderType(ts))
 	if err != nil {
-		d.p.add(path+".type", "%s", unknownTypeMsg(ts))
+		msg := err.Error()
+		if fe, ok := err.(*fieldError); ok {
+			msg = fe.msg // unknownTypeMsg(ts), for an unknown type
+		}
+		d.p.add(path+".type", "%s", msg)
 		return nil
 	}
 	if nested && pc.ProviderType() == TypeComposite {
@@ -255,6 +260,9 @@ func (d *decoder) decodeField(path string, raw any, fv reflect.Value, f field) {
 			return
 		}
 		t := newTable(fv.Type().Elem())
+		if !fv.IsNil() { // the default configuration sets the table: start from it
+			t.Elem().Set(fv.Elem())
+		}
 		d.decodeStruct(path, tbl, t.Elem(), false)
 		fv.Set(t)
 	case kindProvider:

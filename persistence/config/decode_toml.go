@@ -29,7 +29,7 @@ func parseTOMLTree(data []byte, source string) (map[string]any, error) {
 	if i := strings.LastIndexByte(lastKey, '.'); i >= 0 {
 		lastKey = lastKey[i+1:]
 	}
-	if secretKeys[strings.Trim(lastKey, `"'`)] || secretOnLine(data, pe.Position.Line) {
+	if isSecretKey(strings.Trim(lastKey, `"'`)) || secretOnLine(data, pe.Position.Line) {
 		msg = "syntax error in the value of a secret key (not shown)"
 	}
 	where := fmt.Sprintf("line %d", pe.Position.Line)
@@ -39,18 +39,25 @@ func parseTOMLTree(data []byte, source string) (map[string]any, error) {
 	return nil, &fieldError{source: source, path: where, msg: "invalid TOML: " + msg}
 }
 
-// secretKeys holds every key, of any provider type, whose value is secret.
-var secretKeys = func() map[string]bool {
-	m := make(map[string]bool)
-	for t := range knownTypes {
+// isSecretKey reports whether key is the key of a secret in any registered
+// provider type (or in one of its nested tables).
+func isSecretKey(key string) bool {
+	for _, t := range registeredGoTypes() {
 		for _, f := range fieldsOf(t.Elem()) {
-			if f.secret || f.userinfo {
-				m[f.key] = true
+			if (f.secret || f.userinfo) && f.key == key {
+				return true
+			}
+			if f.kind == kindTable {
+				for _, sf := range fieldsOf(t.Elem().Field(f.index).Type.Elem()) {
+					if (sf.secret || sf.userinfo) && sf.key == key {
+						return true
+					}
+				}
 			}
 		}
 	}
-	return m
-}()
+	return false
+}
 
 // secretOnLine reports whether line n (1-based) of data assigns a secret
 // key: the parser's last key can lag behind when the error is in a value.
@@ -67,5 +74,5 @@ func secretOnLine(data []byte, n int) bool {
 	if i := strings.LastIndexByte(key, '.'); i >= 0 {
 		key = strings.Trim(key[i+1:], `"'`)
 	}
-	return secretKeys[key]
+	return isSecretKey(key)
 }

@@ -1,5 +1,10 @@
 package config
 
+import (
+	"fmt"
+	"reflect"
+)
+
 // The defaults below are the starting point of decoding: a file, an
 // environment loader or ProviderConfigFor starts from them and overrides
 // what it sets. Fields without a sane default (bucket names, endpoints of
@@ -88,40 +93,20 @@ func DefaultCompositeConfig() CompositeConfig {
 }
 
 // ProviderConfigFor returns a fresh pointer to the default configuration of
-// type t (e.g. *S3Config holding DefaultS3Config()). An unknown type is an
-// error wrapping driver.ErrInvalidArgument that lists the ten known types.
+// type t, built-in (e.g. *S3Config holding DefaultS3Config()) or registered
+// with RegisterType (a deep copy of what its newDefault returns, so that no
+// two configurations share a list or a table). An unknown type is an error
+// wrapping driver.ErrInvalidArgument that lists the registered types
+// (Types) and suggests the closest one.
 func ProviderConfigFor(t ProviderType) (ProviderConfig, error) {
-	switch t {
-	case TypeMemory:
-		c := DefaultMemoryConfig()
-		return &c, nil
-	case TypeS3:
-		c := DefaultS3Config()
-		return &c, nil
-	case TypeAzure:
-		c := DefaultAzureConfig()
-		return &c, nil
-	case TypeGoogleCloud:
-		c := DefaultGoogleCloudConfig()
-		return &c, nil
-	case TypeEtcd:
-		c := DefaultEtcdConfig()
-		return &c, nil
-	case TypeRedis:
-		c := DefaultRedisConfig()
-		return &c, nil
-	case TypeKubernetes:
-		c := DefaultKubernetesConfig()
-		return &c, nil
-	case TypeMinIO:
-		c := DefaultMinIOConfig()
-		return &c, nil
-	case TypeFlash:
-		c := DefaultFlashConfig()
-		return &c, nil
-	case TypeComposite:
-		c := DefaultCompositeConfig()
-		return &c, nil
+	e, ok := lookupType(t)
+	if !ok {
+		return nil, &fieldError{msg: unknownTypeMsg(string(t))}
 	}
-	return nil, &fieldError{msg: unknownTypeMsg(string(t))}
+	pc := e.newDefault()
+	if isNilConfig(pc) || reflect.TypeOf(pc) != e.goType {
+		return nil, &fieldError{msg: fmt.Sprintf("the default configuration of type %s is a %T, not a non-nil %s (its newDefault function is broken)",
+			quoteString(string(t)), pc, e.goType)}
+	}
+	return cloneConfig(pc, 0), nil
 }

@@ -14,9 +14,11 @@ import (
 // PRIMARY__MAX_ENTRIES. Values: strings as is; integers in decimal; booleans
 // true/false/1/0 (any case); lists comma-separated (blanks trimmed, empty
 // items dropped); compression as in files. Setting a key of a nil table
-// (disk_backup) creates it from its defaults.
+// (disk_backup) creates it from its defaults (DefaultDiskBackupConfig; the
+// zero value for a table of a type registered with RegisterType).
 
-// FromEnv sets the keys of dst (a pointer to one of the ten config types)
+// FromEnv sets the keys of dst (a pointer of a registered configuration
+// type: a built-in *XxxConfig or one registered with RegisterType)
 // from the variables PREFIX_KEY found in environ ("NAME=value" entries, as
 // from os.Environ; a later entry wins). prefix may end with "_" or not; an
 // empty prefix reads bare key names. Only variables naming a key of dst are

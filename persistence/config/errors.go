@@ -34,6 +34,20 @@ func (e *fieldError) Error() string {
 
 func (e *fieldError) Unwrap() error { return driver.ErrInvalidArgument }
 
+// KeyError returns the error that a ProviderConfig's Validate reports for a
+// problem with one of its keys: its text is "key: " followed by the message
+// formatted from format and args, and it wraps driver.ErrInvalidArgument.
+// key is the key path in the provider's table: "max_entries", "limits.depth"
+// for a key of a nested table, "paths[1]" for an item of a list.
+// Config.Validate names the file and the provider in front of it, exactly
+// as for the built-in types ("orbit.toml: providers.NAME.max_entries: must
+// not be negative, got -1"), and ApplyEnv's users see the variable of the
+// key. Join several problems with errors.Join. The message must not contain
+// the value of a secret.
+func KeyError(key, format string, args ...any) error {
+	return &fieldError{path: key, msg: fmt.Sprintf(format, args...)}
+}
+
 // maxErrors bounds how many problems one call reports.
 const maxErrors = 50
 
@@ -139,22 +153,22 @@ func pathKey(k string) string {
 	return quoteString(k)
 }
 
-// typeList is "Memory, S3, ..." for messages.
-func typeList() string {
-	s := make([]string, len(AllTypes))
-	for i, t := range AllTypes {
+// typeNames is the registered types (Types) as strings.
+func typeNames() []string {
+	ts := Types()
+	s := make([]string, len(ts))
+	for i, t := range ts {
 		s[i] = string(t)
 	}
-	return strings.Join(s, ", ")
+	return s
 }
+
+// typeList is "Memory, S3, ..." (the registered types) for messages.
+func typeList() string { return strings.Join(typeNames(), ", ") }
 
 // unknownTypeMsg explains an unknown provider type.
 func unknownTypeMsg(t string) string {
-	cands := make([]string, len(AllTypes))
-	for i, k := range AllTypes {
-		cands[i] = string(k)
-	}
-	return fmt.Sprintf("unknown provider type %s%s (known types: %s)", quoteString(t), suggest(t, cands), typeList())
+	return fmt.Sprintf("unknown provider type %s%s (known types: %s)", quoteString(t), suggest(t, typeNames()), typeList())
 }
 
 // suggest returns ` (did you mean "x"?)` for the candidate closest to key, or

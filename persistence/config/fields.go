@@ -39,7 +39,10 @@ var (
 	fieldCache         sync.Map // reflect.Type -> []field
 )
 
-// fieldsOf returns the keys of struct type t, in declaration order.
+// fieldsOf returns the keys of struct type t, in declaration order. Fields
+// without a toml tag, unexported fields and fields of unsupported types are
+// not keys (in a registered type, RegisterType allows only unexported
+// fields and toml:"-" among them).
 func fieldsOf(t reflect.Type) []field {
 	if v, ok := fieldCache.Load(t); ok {
 		return v.([]field)
@@ -47,41 +50,55 @@ func fieldsOf(t reflect.Type) []field {
 	var fs []field
 	for i := range t.NumField() {
 		sf := t.Field(i)
-		key, _, _ := strings.Cut(sf.Tag.Get("toml"), ",")
+		key := tagKey(sf)
 		if key == "" || key == "-" || !sf.IsExported() {
 			continue
 		}
-		f := field{key: key, index: i}
+		kind, ok := kindOf(sf.Type)
+		if !ok {
+			continue // not a configuration key
+		}
+		f := field{key: key, index: i, kind: kind}
 		switch sf.Tag.Get("secret") {
 		case "true":
 			f.secret = true
 		case "userinfo":
 			f.userinfo = true
 		}
-		switch {
-		case sf.Type == compressionType:
-			f.kind = kindCompression
-		case sf.Type == providerConfigType:
-			f.kind = kindProvider
-		case sf.Type.Kind() == reflect.String:
-			f.kind = kindString
-		case sf.Type.Kind() == reflect.Int:
-			f.kind = kindInt
-		case sf.Type.Kind() == reflect.Int64:
-			f.kind = kindInt64
-		case sf.Type.Kind() == reflect.Bool:
-			f.kind = kindBool
-		case sf.Type.Kind() == reflect.Slice && sf.Type.Elem().Kind() == reflect.String:
-			f.kind = kindStrings
-		case sf.Type.Kind() == reflect.Pointer && sf.Type.Elem().Kind() == reflect.Struct:
-			f.kind = kindTable
-		default:
-			continue // not a configuration key
-		}
 		fs = append(fs, f)
 	}
 	fieldCache.Store(t, fs)
 	return fs
+}
+
+// tagKey is the key named by the toml tag of sf ("" if none).
+func tagKey(sf reflect.StructField) string {
+	key, _, _ := strings.Cut(sf.Tag.Get("toml"), ",")
+	return key
+}
+
+// kindOf classifies a field type; ok is false for a type this package does
+// not decode.
+func kindOf(t reflect.Type) (fieldKind, bool) {
+	switch {
+	case t == compressionType:
+		return kindCompression, true
+	case t == providerConfigType:
+		return kindProvider, true
+	case t.Kind() == reflect.String:
+		return kindString, true
+	case t.Kind() == reflect.Int:
+		return kindInt, true
+	case t.Kind() == reflect.Int64:
+		return kindInt64, true
+	case t.Kind() == reflect.Bool:
+		return kindBool, true
+	case t.Kind() == reflect.Slice && t.Elem() == stringType:
+		return kindStrings, true
+	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct:
+		return kindTable, true
+	}
+	return 0, false
 }
 
 // lookupField finds the field with the given key.
@@ -104,7 +121,8 @@ func fieldKeys(fs []field, extra ...string) []string {
 }
 
 // newTable returns a pointer to a fresh default value of the struct type t
-// (the element type of a kindTable field).
+// (the element type of a kindTable field): DefaultDiskBackupConfig for
+// DiskBackupConfig, the zero value for any other table type.
 func newTable(t reflect.Type) reflect.Value {
 	p := reflect.New(t)
 	if t == reflect.TypeFor[DiskBackupConfig]() {
@@ -113,24 +131,14 @@ func newTable(t reflect.Type) reflect.Value {
 	return p
 }
 
-// knownTypes maps the ten concrete pointer types to true.
-var knownTypes = func() map[reflect.Type]bool {
-	m := make(map[reflect.Type]bool)
-	for _, t := range AllTypes {
-		pc, _ := ProviderConfigFor(t)
-		m[reflect.TypeOf(pc)] = true
-	}
-	return m
-}()
-
 // configValue returns the struct value behind pc when pc is a non-nil
-// pointer to one of the ten config types of this package.
+// pointer of a registered configuration type (see RegisterType).
 func configValue(pc ProviderConfig) (reflect.Value, bool) {
 	if pc == nil {
 		return reflect.Value{}, false
 	}
 	rv := reflect.ValueOf(pc)
-	if !knownTypes[rv.Type()] || rv.IsNil() {
+	if !isRegisteredGoType(rv.Type()) || rv.IsNil() {
 		return reflect.Value{}, false
 	}
 	return rv.Elem(), true

@@ -10,8 +10,9 @@ import (
 // secret:"true" holds RedactedValue and the password of a URL field tagged
 // secret:"userinfo" (the Redis URL) is replaced by RedactedValue; composite
 // children are redacted too (the children of a nested composite, which
-// Validate rejects, are dropped). nil gives nil; an implementation foreign to
-// this package is returned as is (its secrets are unknown).
+// Validate rejects, are dropped). This holds for every registered type (see
+// RegisterType). nil gives nil; an implementation whose type is not
+// registered is returned as is (its secrets are unknown).
 func Redact(pc ProviderConfig) ProviderConfig {
 	if _, ok := configValue(pc); !ok {
 		return pc

@@ -17,7 +17,7 @@ const secretMark = "s3cr3t-value"
 func secretConfig(t *testing.T) *Config {
 	t.Helper()
 	cfg := &Config{Source: "s.toml", Defaults: Defaults{"memory", "memory"}, Providers: map[string]ProviderConfig{}}
-	for _, typ := range AllTypes {
+	for _, typ := range Types() {
 		pc, _ := ProviderConfigFor(typ)
 		cfg.Providers[strings.ToLower(string(typ))] = pc
 	}
@@ -172,7 +172,7 @@ func TestSecretFields(t *testing.T) {
 		"MinIOConfig.endpoint": "userinfo", "EtcdConfig.endpoints": "userinfo",
 	}
 	got := map[string]string{}
-	for typ := range knownTypes {
+	for _, typ := range registeredGoTypes() {
 		for _, f := range fieldsOf(typ.Elem()) {
 			if s := typ.Elem().Field(f.index).Tag.Get("secret"); s != "" {
 				got[typ.Elem().Name()+"."+f.key] = s

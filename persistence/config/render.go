@@ -67,17 +67,28 @@ func (c *Config) String() string {
 // verb (%v, %+v, %#v, %s, %d, ...) can print a secret.
 func (c *Config) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(c.String())) }
 
+// RedactedJSON renders pc, redacted (see Redact), as one-line JSON:
+// {"type": ..., then every key}. A type that is not registered renders as
+// its type only, nil as null. The String, Format and MarshalJSON methods of
+// the built-in types return it; a type registered with RegisterType should
+// have the same three methods (value receivers), so that printing it with
+// fmt or encoding/json never shows a secret:
+//
+//	func (c BoltConfig) String() string               { return string(config.RedactedJSON(&c)) }
+//	func (c BoltConfig) Format(f fmt.State, _ rune)   { _, _ = f.Write(config.RedactedJSON(&c)) }
+//	func (c BoltConfig) MarshalJSON() ([]byte, error) { return config.RedactedJSON(&c), nil }
+func RedactedJSON(pc ProviderConfig) []byte { return renderProvider(pc) }
+
 // renderProvider is the redacted one-line JSON rendering of a provider
-// configuration, used by the String, Format and MarshalJSON methods of the
-// ten config types.
+// configuration (RedactedJSON).
 func renderProvider(pc ProviderConfig) []byte {
 	var b bytes.Buffer
 	writeJSONProvider(&b, Redact(pc), 0)
 	return b.Bytes()
 }
 
-// writeJSONProvider writes {"type": ..., keys...}. A foreign implementation
-// is written as its type only.
+// writeJSONProvider writes {"type": ..., keys...}. An implementation whose
+// type is not registered is written as its type only.
 func writeJSONProvider(b *bytes.Buffer, pc ProviderConfig, depth int) {
 	if isNilConfig(pc) {
 		b.WriteString("null")

@@ -1,5 +1,15 @@
-// Package config defines the typed configuration of Orbit's ten persistence
+// Package config defines the typed configuration of Orbit's persistence
 // providers and loads it from TOML, JSON, environment variables or a Builder.
+//
+// It holds the configuration types of the ten built-in provider types
+// (MemoryConfig ... CompositeConfig) and an open registry: a provider
+// written out of tree registers its own configuration type with
+// RegisterType (from init, next to persistence.RegisterDriver), and from
+// then on everything this package does (strict decoding, ApplyEnv and
+// FromEnv, Builder, Validate, redaction, rendering) works for that type
+// through the same code as for the built-in ones. Types lists the
+// registered types. See "Providers written out of tree" in
+// docs/configuration.md.
 //
 // A configuration file has the shape of the product specification:
 //
@@ -35,7 +45,7 @@ package config
 // "type" key of a provider table.
 type ProviderType string
 
-// The ten provider types, spelled as in configuration files.
+// The ten built-in provider types, spelled as in configuration files.
 const (
 	TypeMemory      ProviderType = "Memory"
 	TypeS3          ProviderType = "S3"
@@ -49,24 +59,21 @@ const (
 	TypeComposite   ProviderType = "Composite"
 )
 
-// AllTypes lists the ten provider types in the order of the specification.
-// Callers must not modify it.
-var AllTypes = []ProviderType{
-	TypeMemory, TypeS3, TypeAzure, TypeGoogleCloud, TypeEtcd,
-	TypeRedis, TypeKubernetes, TypeMinIO, TypeFlash, TypeComposite,
-}
-
 // ProviderConfig is the configuration of one provider. It is implemented by
-// the ten *XxxConfig types of this package (pointer receivers); the rest of
-// the package (decoding, environment, redaction, rendering, Config.Validate)
-// only supports those ten types.
+// the ten *XxxConfig types of this package and by the configuration types
+// registered with RegisterType (pointers to structs, pointer receivers).
+// The rest of the package (decoding, environment, redaction, rendering,
+// Builder, Config.Validate) supports exactly the registered types: another
+// implementation is rendered as its type only, and Config.Validate rejects
+// it.
 type ProviderConfig interface {
 	// ProviderType reports the provider type; it is safe on a nil pointer.
 	ProviderType() ProviderType
 	// Validate checks the configuration on its own. Each problem is an
 	// error wrapping driver.ErrInvalidArgument whose text starts with the
-	// key it concerns, e.g. `bucket: must not be empty`; several problems
-	// are joined with errors.Join. The caller adds file and provider name.
+	// key it concerns, e.g. `bucket: must not be empty` (KeyError builds
+	// one); several problems are joined with errors.Join. The caller adds
+	// file and provider name.
 	Validate() error
 }
 

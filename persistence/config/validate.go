@@ -337,14 +337,15 @@ func (c *CompositeConfig) Validate() error {
 	return p.err()
 }
 
-// validateProvider validates pc, rejecting implementations foreign to this
-// package, and prefixes its problems with source and path.
+// validateProvider validates pc with its own Validate, rejecting
+// implementations whose type is not registered, and prefixes its problems
+// with source and path.
 func validateProvider(pc ProviderConfig, source, path string) error {
 	if isNilConfig(pc) {
 		return &fieldError{source: source, path: path, msg: "no configuration"}
 	}
 	if _, ok := configValue(pc); !ok {
-		return &fieldError{source: source, path: path, msg: fmt.Sprintf("unsupported configuration type %T; use the types of package config", pc)}
+		return &fieldError{source: source, path: path, msg: fmt.Sprintf("unsupported configuration type %T; use the types of package config or register it with config.RegisterType", pc)}
 	}
 	return withPrefix(pc.Validate(), source, path)
 }

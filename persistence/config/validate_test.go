@@ -193,7 +193,7 @@ func TestValidateNilAndForeign(t *testing.T) {
 
 	cfg := &Config{Source: "f", Defaults: Defaults{"a", "a"}, Providers: map[string]ProviderConfig{"a": foreign{}, "b c": okS3(), "n": nilS3}}
 	checkErr(t, cfg.Validate(),
-		`f: providers.a: unsupported configuration type config.foreign; use the types of package config`,
+		`f: providers.a: unsupported configuration type config.foreign; use the types of package config or register it with config.RegisterType`,
 		`f: providers."b c": invalid provider name (use letters, digits, '_' and '-')`,
 		`f: providers.n: no configuration`)
 }
