@@ -123,8 +123,10 @@ func WithCallTimeout(d time.Duration) Option {
 }
 
 // WithRenewBackoff sets the delays between retries of a node-lease renewal
-// that failed with a transient error: the first retry waits min, each next
-// one twice as long up to max, with jitter, never past the lease's expiry.
+// that failed with a transient error: the first retry waits about min, each
+// next one about twice as long (each ±50% at random: cenkalti/backoff's
+// exponential backoff), never more than max and never past half the time
+// left on the lease.
 // Defaults: 50 ms and 2 s.
 func WithRenewBackoff(min, max time.Duration) Option {
 	return func(o *options) error {

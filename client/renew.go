@@ -3,9 +3,9 @@ package client
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
 )
@@ -55,7 +55,9 @@ func (n *Node) untilRenew(l orbit.NodeLease) time.Duration {
 // renewWithRetry renews lease, retrying transient errors until it expires.
 func (n *Node) renewWithRetry(ctx context.Context, lease orbit.NodeLease) error {
 	o := n.c.opts
-	backoff := o.backoffMin
+	retryDelay := &backoff.ExponentialBackOff{InitialInterval: o.backoffMin, RandomizationFactor: 0.5,
+		Multiplier: 2, MaxInterval: o.backoffMax}
+	retryDelay.Reset()
 	var last error
 	for attempt := 1; ; attempt++ {
 		left := lease.ExpiresAt.Sub(o.clock.Now())
@@ -88,14 +90,13 @@ func (n *Node) renewWithRetry(ctx context.Context, lease orbit.NodeLease) error 
 		last = err
 		n.c.log.Warn("orbit client: node lease renewal failed, retrying",
 			"node", n.id.String(), "attempt", attempt, "error", err)
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := min(retryDelay.NextBackOff(), o.backoffMax)
 		if left = lease.ExpiresAt.Sub(o.clock.Now()); wait > left/2 {
 			wait = left / 2
 		}
 		if !sleepCtx(ctx, wait) {
 			return ctx.Err()
 		}
-		backoff = min(backoff*2, o.backoffMax)
 	}
 }
 

@@ -293,8 +293,8 @@ func TestRegisterProviderType(t *testing.T) {
 		t.Fatal("a failed RegisterProviderType registered the configuration type")
 	}
 	persistence.RegisterProviderType("Half", newHalf, factory)
-	if !slices.Contains(config.Types(), "Half") || !slices.Contains(persistence.Drivers(), "Half") {
-		t.Fatalf("types %v, drivers %v: want Half in both", config.Types(), persistence.Drivers())
+	if !slices.Contains(config.Types(), "Half") || !slices.Contains(persistence.RegisteredTypes(), "Half") {
+		t.Fatalf("types %v, drivers %v: want Half in both", config.Types(), persistence.RegisteredTypes())
 	}
 	cfg, err := config.Parse([]byte("[providers.h]\ntype = \"Half\"\n"), config.FormatTOML, "h.toml")
 	if err != nil {

@@ -108,9 +108,9 @@ func (p *provider) Addressables() AddressableDirectory { return p.addrs }
 func (p *provider) Nodes() ClusterNodeDirectory        { return p.nodes }
 func (p *provider) Metrics() MetricsSnapshot           { return p.metrics.Snapshot() }
 
-// Driver returns the raw driver under a provider built by NewProvider (for
-// tests and tools), or nil.
-func Driver(p Provider) driver.Store {
+// StoreOf returns the raw driver.Store under a provider built by
+// NewProvider (for tests and tools), or nil.
+func StoreOf(p Provider) driver.Store {
 	if pp, ok := p.(*provider); ok {
 		return pp.kv.raw
 	}

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -28,9 +28,9 @@ type DriverEnv struct {
 	// Registerer is where a driver may register its own Prometheus
 	// collectors (nil: none); see WithMetricsRegisterer.
 	Registerer prometheus.Registerer
-	// OpenDriver opens a nested provider configuration (for the Composite
-	// provider's primary and backup).
-	OpenDriver func(ctx context.Context, name string, cfg config.ProviderConfig) (driver.Store, error)
+	// OpenNested opens the raw driver of a nested provider configuration
+	// (the Composite provider's primary and backup).
+	OpenNested func(ctx context.Context, name string, cfg config.ProviderConfig) (driver.Store, error)
 }
 
 // DriverFactory opens the driver of one provider type. cfg has the type the
@@ -58,16 +58,12 @@ func RegisterDriver(t config.ProviderType, f DriverFactory) {
 	drivers[t] = f
 }
 
-// Drivers lists the provider types compiled into this binary, sorted.
-func Drivers() []config.ProviderType {
+// RegisteredTypes lists the provider types whose driver is compiled into
+// this binary, sorted.
+func RegisteredTypes() []config.ProviderType {
 	driversMu.RLock()
 	defer driversMu.RUnlock()
-	out := make([]config.ProviderType, 0, len(drivers))
-	for t := range drivers {
-		out = append(out, t)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(drivers))
 }
 
 func typeList(ts []config.ProviderType) string {
@@ -78,14 +74,15 @@ func typeList(ts []config.ProviderType) string {
 	return strings.Join(s, ", ")
 }
 
-// OpenDriver opens the raw driver for cfg (no lease logic). The error for a
-// known type without a compiled driver Is ErrNotAvailableInBuild.
-func OpenDriver(ctx context.Context, name string, cfg config.ProviderConfig, opts ...Option) (driver.Store, error) {
+// OpenStore opens the raw driver.Store for cfg (no lease logic, no
+// metrics). The error for a known type without a compiled driver Is
+// ErrNotAvailableInBuild.
+func OpenStore(ctx context.Context, name string, cfg config.ProviderConfig, opts ...Option) (driver.Store, error) {
 	o := buildOptions(opts)
-	return openDriver(ctx, name, cfg, &o)
+	return openStore(ctx, name, cfg, &o)
 }
 
-func openDriver(ctx context.Context, name string, cfg config.ProviderConfig, o *options) (driver.Store, error) {
+func openStore(ctx context.Context, name string, cfg config.ProviderConfig, o *options) (driver.Store, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("provider %q: no configuration: %w", name, ErrInvalidArgument)
 	}
@@ -98,15 +95,15 @@ func openDriver(ctx context.Context, name string, cfg config.ProviderConfig, o *
 	driversMu.RUnlock()
 	if !ok {
 		if slices.Contains(config.Types(), t) {
-			return nil, fmt.Errorf("provider %q: type %q (compiled in: %s): %w", name, t, typeList(Drivers()), ErrNotAvailableInBuild)
+			return nil, fmt.Errorf("provider %q: type %q (compiled in: %s): %w", name, t, typeList(RegisteredTypes()), ErrNotAvailableInBuild)
 		}
 		return nil, fmt.Errorf("provider %q: unknown type %q (known types: %s): %w", name, t, typeList(config.Types()), ErrInvalidArgument)
 	}
 	env := DriverEnv{
 		Name: name, Logger: o.logger.With("provider", name, "type", string(t)), Clock: o.clock, CheckOnly: o.checkOnly,
 		Registerer: o.registerer,
-		OpenDriver: func(ctx context.Context, nested string, c config.ProviderConfig) (driver.Store, error) {
-			return openDriver(ctx, nested, c, o)
+		OpenNested: func(ctx context.Context, nested string, c config.ProviderConfig) (driver.Store, error) {
+			return openStore(ctx, nested, c, o)
 		},
 	}
 	s, err := f(ctx, cfg, env)
@@ -119,7 +116,7 @@ func openDriver(ctx context.Context, name string, cfg config.ProviderConfig, o *
 // Open opens one provider from its configuration and runs Init.
 func Open(ctx context.Context, name string, cfg config.ProviderConfig, opts ...Option) (Provider, error) {
 	o := buildOptions(opts)
-	s, err := openDriver(ctx, name, cfg, &o)
+	s, err := openStore(ctx, name, cfg, &o)
 	if err != nil {
 		return nil, err
 	}
@@ -175,12 +172,7 @@ func (r *Registry) unknownLocked(name string) error {
 }
 
 func (r *Registry) namesLocked() []string {
-	names := make([]string, 0, len(r.providers))
-	for n := range r.providers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(r.providers))
 }
 
 // Names lists the registered provider names, sorted.
@@ -202,23 +194,15 @@ func (r *Registry) Provider(name string) (Provider, error) {
 	return p, nil
 }
 
-// AddressableProvider returns the named provider's addressable directory.
-func (r *Registry) AddressableProvider(name string) (AddressableDirectory, error) {
-	p, err := r.Provider(name)
-	if err != nil {
-		return nil, err
-	}
-	return p.Addressables(), nil
-}
+// AddressableProvider returns the provider named name, to use for
+// addressables (the specification's get_addressable_provider): like
+// DefaultAddressableProvider, a Provider, whose Addressables() is the
+// directory. It is Provider(name) under the specification's name.
+func (r *Registry) AddressableProvider(name string) (Provider, error) { return r.Provider(name) }
 
-// ClusterProvider returns the named provider's cluster node directory.
-func (r *Registry) ClusterProvider(name string) (ClusterNodeDirectory, error) {
-	p, err := r.Provider(name)
-	if err != nil {
-		return nil, err
-	}
-	return p.Nodes(), nil
-}
+// ClusterProvider returns the provider named name, to use for cluster
+// nodes (the specification's get_cluster_provider); see AddressableProvider.
+func (r *Registry) ClusterProvider(name string) (Provider, error) { return r.Provider(name) }
 
 // DefaultAddressableProvider returns the default provider for addressables.
 func (r *Registry) DefaultAddressableProvider() (Provider, error) {
@@ -256,21 +240,12 @@ func (r *Registry) Close(ctx context.Context) error {
 	r.providers = map[string]Provider{}
 	r.mu.Unlock()
 	var errs []error
-	for _, name := range sortedKeys(ps) {
+	for _, name := range slices.Sorted(maps.Keys(ps)) {
 		if err := ps[name].Close(ctx); err != nil && !errors.Is(err, ErrClosed) {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func sortedKeys(m map[string]Provider) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // OpenRegistry opens every provider of cfg (each validated, opened and
@@ -284,12 +259,7 @@ func OpenRegistry(ctx context.Context, cfg *config.Config, opts ...Option) (*Reg
 		return nil, err
 	}
 	r := NewRegistry()
-	names := make([]string, 0, len(cfg.Providers))
-	for n := range cfg.Providers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Providers)) {
 		p, err := Open(ctx, name, cfg.Providers[name], opts...)
 		if err != nil {
 			_ = r.Close(ctx)

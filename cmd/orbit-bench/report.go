@@ -3,7 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -48,11 +49,7 @@ func errorsByCode(errs map[string]uint64) string {
 	if len(errs) == 0 {
 		return "none"
 	}
-	codes := make([]string, 0, len(errs))
-	for c := range errs {
-		codes = append(codes, c)
-	}
-	sort.Strings(codes)
+	codes := slices.Sorted(maps.Keys(errs))
 	parts := make([]string, len(codes))
 	for i, c := range codes {
 		parts[i] = fmt.Sprintf("%s=%d", c, errs[c])

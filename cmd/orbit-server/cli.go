@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -88,7 +90,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version and the storage providers compiled into this binary",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "orbit-server %s\nproviders: %s\n", buildVersion(), typeNames(persistence.Drivers()))
+			fmt.Fprintf(cmd.OutOrStdout(), "orbit-server %s\nproviders: %s\n", buildVersion(), typeNames(persistence.RegisteredTypes()))
 			return nil
 		},
 	}
@@ -208,11 +210,7 @@ unhealthy, 0 otherwise (degraded providers are reported but not fatal).`,
 
 // checkProviders prints the health table and reports whether all are usable.
 func checkProviders(ctx context.Context, cfg *config.Config, timeout time.Duration, out io.Writer) bool {
-	names := make([]string, 0, len(cfg.Providers))
-	for n := range cfg.Providers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(cfg.Providers))
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROVIDER\tTYPE\tHEALTH\tTOOK\tCAPABILITIES\tDETAIL")
 	allOK := true

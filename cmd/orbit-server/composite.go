@@ -106,7 +106,7 @@ func withCompositeBackup(cmd *cobra.Command, path, name string, timeout time.Dur
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	backup, err := persistence.OpenDriver(ctx, name+".backup", cc.Backup)
+	backup, err := persistence.OpenStore(ctx, name+".backup", cc.Backup)
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ cluster = "ha"
 	if err != nil {
 		t.Fatal(err)
 	}
-	backup, err := persistence.OpenDriver(context.Background(), "ha.backup", cfg.Providers["ha"].(*config.CompositeConfig).Backup)
+	backup, err := persistence.OpenStore(context.Background(), "ha.backup", cfg.Providers["ha"].(*config.CompositeConfig).Backup)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,14 @@
-// Command orbit-server runs and operates an Orbit cluster server.
+// Command orbit-server runs and operates an Orbit cluster server. Its
+// commands (cobra; `orbit-server help COMMAND` explains each):
 //
-//	orbit-server config validate FILE   parse and validate a configuration, offline
-//	orbit-server config show FILE       print a configuration with secrets redacted
-//	orbit-server check --config FILE    open every provider and report its health
-//	orbit-server version                print the version and the compiled-in providers
+//	orbit-server serve [--config FILE]                 run the server (memory provider with disk backup by default)
+//	orbit-server config validate FILE                  parse and validate a configuration, offline
+//	orbit-server config show FILE                      print a configuration with secrets redacted
+//	orbit-server check --config FILE                   open every provider and report its health
+//	orbit-server migrate --config FILE --from A --to B copy both directories between two providers
+//	orbit-server composite status|failback --config FILE --provider NAME
+//	                                                   inspect or fail back a Composite provider
+//	orbit-server version                               print the version and the compiled-in providers
 package main
 
 import (

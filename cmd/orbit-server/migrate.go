@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -220,15 +221,10 @@ func openForMigration(ctx context.Context, name string, pc config.ProviderConfig
 }
 
 func providerNames(cfg *config.Config) string {
-	names := make([]string, 0, len(cfg.Providers))
-	for n := range cfg.Providers {
-		names = append(names, n)
-	}
-	if len(names) == 0 {
+	if len(cfg.Providers) == 0 {
 		return "none"
 	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
+	return strings.Join(slices.Sorted(maps.Keys(cfg.Providers)), ", ")
 }
 
 func printSummary(w io.Writer, f migrateFlags, res migration.Result, scrub scrubber) {

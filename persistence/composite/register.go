@@ -35,19 +35,19 @@ func open(ctx context.Context, cfg config.ProviderConfig, env persistence.Driver
 	o := OptionsFromConfig(c)
 	o.PrimaryName, o.BackupName = env.Name+".primary", env.Name+".backup"
 	var primary driver.Store
-	primary, err := env.OpenDriver(ctx, o.PrimaryName, c.Primary)
+	primary, err := env.OpenNested(ctx, o.PrimaryName, c.Primary)
 	if errors.Is(err, driver.ErrUnavailable) {
 		// Start anyway: if the state record on the backup says the backup
 		// is active, the composite serves from it; otherwise its health is
 		// Unhealthy and Init fails as for any unreachable provider.
 		env.Logger.Warn("composite: the primary is unreachable; opening it again in the background", "primary", o.PrimaryName, "error", err)
 		primary = newLazyStore("primary "+o.PrimaryName, err, time.Second, func(ctx context.Context) (driver.Store, error) {
-			return env.OpenDriver(ctx, o.PrimaryName, c.Primary)
+			return env.OpenNested(ctx, o.PrimaryName, c.Primary)
 		})
 	} else if err != nil {
 		return nil, fmt.Errorf("primary: %w", err)
 	}
-	backup, err := env.OpenDriver(ctx, o.BackupName, c.Backup)
+	backup, err := env.OpenNested(ctx, o.BackupName, c.Backup)
 	if err != nil {
 		_ = primary.Close(ctx)
 		return nil, fmt.Errorf("backup: %w", err)

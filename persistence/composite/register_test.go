@@ -56,7 +56,7 @@ func openHA(t *testing.T, toml string) persistence.Provider {
 
 func waitActive(t *testing.T, p persistence.Provider, want composite.Side) {
 	t.Helper()
-	s := persistence.Driver(p).(*composite.Store)
+	s := persistence.StoreOf(p).(*composite.Store)
 	deadline := time.Now().Add(30 * time.Second)
 	for s.Active() != want {
 		if time.Now().After(deadline) {
@@ -98,7 +98,7 @@ func TestOpenFromConfigAndRestartDuringOutage(t *testing.T) {
 	// Restart while redis-server is down.
 	p = openHA(t, toml)
 	t.Cleanup(func() { _ = p.Close(ctx) })
-	if got := persistence.Driver(p).(*composite.Store).Active(); got != composite.Backup {
+	if got := persistence.StoreOf(p).(*composite.Store).Active(); got != composite.Backup {
 		t.Fatalf("restarted on the %s", got)
 	}
 	for _, want := range []persistence.AddressableLease{l, during} {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,32 +88,19 @@ func (h Harness) testValidation(t *testing.T) {
 	}
 	for _, b := range bad {
 		_, err := e.addrs.Place(e.ctx, b.ref, node("n1"), ttl)
-		if !errors.Is(err, persistence.ErrInvalidArgument) || !containsStr(err.Error(), b.field) {
+		if !errors.Is(err, persistence.ErrInvalidArgument) || !strings.Contains(err.Error(), b.field) {
 			t.Errorf("%s: Place = %v, want ErrInvalidArgument naming %s", b.name, err, b.field)
 		}
 	}
 	if _, err := e.addrs.Place(e.ctx, ref("a"), persistence.NodeID{}, ttl); !errors.Is(err, persistence.ErrInvalidArgument) {
 		t.Errorf("Place with empty node = %v, want ErrInvalidArgument", err)
 	}
-	if _, err := e.addrs.Place(e.ctx, ref("a"), node("n1"), 0); !errors.Is(err, persistence.ErrInvalidArgument) || !containsStr(err.Error(), "ttl") {
+	if _, err := e.addrs.Place(e.ctx, ref("a"), node("n1"), 0); !errors.Is(err, persistence.ErrInvalidArgument) || !strings.Contains(err.Error(), "ttl") {
 		t.Errorf("Place with ttl 0 = %v, want ErrInvalidArgument naming ttl", err)
 	}
 	if _, err := e.addrs.List(e.ctx, persistence.PageRequest{PageToken: "not-a-token!"}); !errors.Is(err, persistence.ErrInvalidArgument) {
 		t.Errorf("List with a bad token = %v, want ErrInvalidArgument", err)
 	}
-}
-
-func containsStr(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func (h Harness) testTypedKeys(t *testing.T) {

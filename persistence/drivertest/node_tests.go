@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,15 +150,15 @@ func (h Harness) testNodeValidation(t *testing.T) {
 	e := h.newEnv(t)
 	bad := mkNode("n1", persistence.NodeActive, e.epoch0.Add(ttl))
 	bad.Capabilities.AddressableTypes = []string{""}
-	if err := e.nodes.Store(e.ctx, bad); !errors.Is(err, persistence.ErrInvalidArgument) || !containsStr(err.Error(), "capabilities.addressable_types[0]") {
+	if err := e.nodes.Store(e.ctx, bad); !errors.Is(err, persistence.ErrInvalidArgument) || !strings.Contains(err.Error(), "capabilities.addressable_types[0]") {
 		t.Fatalf("Store with an empty type = %v", err)
 	}
 	bad = mkNode("n1", 0, e.epoch0.Add(ttl))
-	if err := e.nodes.Store(e.ctx, bad); !errors.Is(err, persistence.ErrInvalidArgument) || !containsStr(err.Error(), "status") {
+	if err := e.nodes.Store(e.ctx, bad); !errors.Is(err, persistence.ErrInvalidArgument) || !strings.Contains(err.Error(), "status") {
 		t.Fatalf("Store with no status = %v", err)
 	}
 	bad = mkNode("n1", persistence.NodeActive, time.Time{})
-	if err := e.nodes.Store(e.ctx, bad); !errors.Is(err, persistence.ErrInvalidArgument) || !containsStr(err.Error(), "lease.expires_at") {
+	if err := e.nodes.Store(e.ctx, bad); !errors.Is(err, persistence.ErrInvalidArgument) || !strings.Contains(err.Error(), "lease.expires_at") {
 		t.Fatalf("Store with no expiry = %v", err)
 	}
 	if _, err := e.nodes.Get(e.ctx, persistence.NodeID{Namespace: "x"}); !errors.Is(err, persistence.ErrInvalidArgument) {

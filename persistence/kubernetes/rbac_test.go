@@ -145,7 +145,7 @@ func TestConformanceRBAC(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		d, err := persistence.OpenDriver(context.Background(), "k8s", &c)
+		d, err := persistence.OpenStore(context.Background(), "k8s", &c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +246,7 @@ func unwrapStore(t testing.TB, d driver.Store) *kubernetes.Store {
 		}
 		u, ok := d.(interface{ Unwrap() driver.Store })
 		if !ok {
-			t.Fatalf("OpenDriver returned %T, not a *kubernetes.Store", d)
+			t.Fatalf("OpenStore returned %T, not a *kubernetes.Store", d)
 		}
 		d = u.Unwrap()
 	}

@@ -228,7 +228,7 @@ func BenchmarkHeapPerLease(b *testing.B) {
 // restore of 1M leases (their records carry the node index label) with zstd.
 func BenchmarkBackup1M(b *testing.B) {
 	p, _ := newBenchProvider(b, 1_000_000)
-	s := persistence.Driver(p).(*memory.Store)
+	s := persistence.StoreOf(p).(*memory.Store)
 	path := filepath.Join(b.TempDir(), "backup.orbit")
 	bs, err := memory.Open(context.Background(), memory.Options{Backup: &memory.BackupOptions{Path: path, Compression: "Zstd"}})
 	if err != nil {
@@ -246,7 +246,7 @@ func BenchmarkBackup1M(b *testing.B) {
 
 func BenchmarkRestore1M(b *testing.B) {
 	p, _ := newBenchProvider(b, 1_000_000)
-	s := persistence.Driver(p).(*memory.Store)
+	s := persistence.StoreOf(p).(*memory.Store)
 	path := filepath.Join(b.TempDir(), "backup.orbit")
 	bs, err := memory.Open(context.Background(), memory.Options{Backup: &memory.BackupOptions{Path: path, Compression: "Zstd"}})
 	if err != nil {

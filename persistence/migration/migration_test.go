@@ -116,7 +116,7 @@ func TestCorruptSourceRecordStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := page.Records[450].Key
-	if _, err := persistence.Driver(src).Put(ctx, bad, []byte("\xff garbage \x00"), driver.Unconditional()); err != nil {
+	if _, err := persistence.StoreOf(src).Put(ctx, bad, []byte("\xff garbage \x00"), driver.Unconditional()); err != nil {
 		t.Fatal(err)
 	}
 	cp := migration.FileCheckpoint{Path: filepath.Join(t.TempDir(), "cp.json")}
@@ -128,7 +128,7 @@ func TestCorruptSourceRecordStops(t *testing.T) {
 	if err != nil || len(got.Records) != 400 {
 		t.Fatalf("target after the stop: %d records (%v), want the 4 complete batches", len(got.Records), err)
 	}
-	if err := persistence.Driver(src).Delete(ctx, bad, driver.Unconditional()); err != nil {
+	if err := persistence.StoreOf(src).Delete(ctx, bad, driver.Unconditional()); err != nil {
 		t.Fatal(err)
 	}
 	res, err := migration.Run(ctx, src, dst, migration.Options{BatchSize: 100, Checkpoint: cp, Validate: true})
@@ -150,7 +150,7 @@ func TestCorruptSourceRecordSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := page.Records[5].Key
-	if _, err := persistence.Driver(src).Put(ctx, bad, []byte("\xff garbage \x00"), driver.Unconditional()); err != nil {
+	if _, err := persistence.StoreOf(src).Put(ctx, bad, []byte("\xff garbage \x00"), driver.Unconditional()); err != nil {
 		t.Fatal(err)
 	}
 	res := mustRun(t, src, dst, migration.Options{Validate: true, BatchSize: 100, SkipCorrupt: true})
