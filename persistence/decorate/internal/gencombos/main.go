@@ -11,6 +11,7 @@ import (
 	"go/format"
 	"log"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -27,6 +28,23 @@ var parts = [][]string{
 	{"inProcessMarker"}, // not driver.InProcess: its field name would hide its method
 }
 
+// fieldsOf returns the embedded interfaces of combination m: the core
+// Store, Unwrap, and each part of m's bits once.
+func fieldsOf(m int) []string {
+	fields := []string{"driver.Store", "unwrapper"}
+	for bit, ps := range parts {
+		if m&(1<<bit) == 0 {
+			continue
+		}
+		for _, p := range ps {
+			if !slices.Contains(fields, p) {
+				fields = append(fields, p)
+			}
+		}
+	}
+	return fields
+}
+
 // Generate returns the formatted source of narrow_gen.go.
 func Generate() ([]byte, error) {
 	var b bytes.Buffer
@@ -34,42 +52,13 @@ func Generate() ([]byte, error) {
 	b.WriteString("package decorate\n\nimport \"github.com/orbit-go/orbit/persistence/driver\"\n\n")
 	n := 1 << len(parts)
 	for m := 0; m < n; m++ {
-		fields := []string{"driver.Store", "unwrapper"}
-		seen := map[string]bool{}
-		for bit, ps := range parts {
-			if m&(1<<bit) == 0 {
-				continue
-			}
-			for _, p := range ps {
-				if !seen[p] {
-					seen[p] = true
-					fields = append(fields, p)
-				}
-			}
-		}
-		fmt.Fprintf(&b, "type combo%d struct{ %s }\n", m, strings.Join(fields, "; "))
+		fmt.Fprintf(&b, "type combo%d struct{ %s }\n", m, strings.Join(fieldsOf(m), "; "))
 	}
 	b.WriteString("\n// combos[mask] wraps a Full decorator in the combination of mask's bits.\n")
 	fmt.Fprintf(&b, "var combos = [numCombos]func(Full) driver.Store{\n")
 	for m := 0; m < n; m++ {
-		fields := 2
-		seen := map[string]bool{}
-		for bit, ps := range parts {
-			if m&(1<<bit) == 0 {
-				continue
-			}
-			for _, p := range ps {
-				if !seen[p] {
-					seen[p] = true
-					fields++
-				}
-			}
-		}
-		args := "f"
-		for i := 1; i < fields; i++ {
-			args += ", f"
-		}
-		fmt.Fprintf(&b, "\tfunc(f Full) driver.Store { return combo%d{%s} },\n", m, args)
+		args := strings.Repeat("f, ", len(fieldsOf(m)))
+		fmt.Fprintf(&b, "\tfunc(f Full) driver.Store { return combo%d{%s} },\n", m, strings.TrimSuffix(args, ", "))
 	}
 	b.WriteString("}\n")
 	return format.Source(b.Bytes())
