@@ -8,7 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-		"time"
+	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/orbit-go/orbit"
