@@ -12,7 +12,10 @@ import (
 // of package orbit, so a client-only binary links neither the persistence
 // layer, nor its configuration parser, nor Prometheus.
 func TestClientDependencies(t *testing.T) {
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go") // the go command that runs this test
+	}
 	out, err := exec.Command(goTool, "list", "-deps", ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
