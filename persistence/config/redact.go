@@ -71,37 +71,38 @@ func redactStruct(v reflect.Value, depth int) {
 	}
 }
 
-// redactURL replaces the userinfo password and a "password" query parameter
-// of s with RedactedValue. A string that does not parse as a URL but looks
-// like it carries userinfo is redacted between "://" and the last '@', or
-// entirely if it mentions a password otherwise.
+// RedactURL returns s with the password of its userinfo and a "password"
+// query parameter replaced by RedactedValue, for messages and renderings.
+//
+// The userinfo is found by position, not by url.Parse: everything between
+// "://" and the last '@' is userinfo, and what follows its first ':' is the
+// password. A password written with a reserved character unencoded ('#',
+// '/', '?', '@') would make a parser read part of it as fragment, path,
+// query or host and then show it; by position it is hidden whatever it
+// holds. (A URL whose path holds an '@' is over-redacted: safe, if odd.) A
+// userinfo without ':' is a user name and is kept.
+func RedactURL(s string) string { return redactURL(s) }
+
 func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if i := strings.Index(s, "://"); i >= 0 {
-			if j := strings.LastIndexByte(s, '@'); j > i {
-				return s[:i+3] + RedactedValue + s[j:]
+	if i := strings.Index(s, "://"); i >= 0 {
+		if j := strings.LastIndexByte(s, '@'); j > i {
+			info := s[i+3 : j]
+			if k := strings.IndexByte(info, ':'); k >= 0 {
+				s = s[:i+3] + info[:k+1] + RedactedValue + s[j:]
 			}
 		}
-		if strings.Contains(s, "@") || strings.Contains(strings.ToLower(s), "password") {
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		if strings.Contains(strings.ToLower(s), "password") {
 			return RedactedValue
 		}
 		return s
 	}
-	changed := false
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), RedactedValue)
-			changed = true
-		}
-	}
 	if q := u.Query(); q.Has("password") {
 		q.Set("password", RedactedValue)
 		u.RawQuery = q.Encode()
-		changed = true
+		return u.String()
 	}
-	if !changed {
-		return s
-	}
-	return u.String()
+	return s
 }

@@ -119,7 +119,7 @@ func TestRedacted(t *testing.T) {
 	urls := map[string]string{
 		"redis":  "redis://user:REDACTED@h:6379/0",
 		"redis2": "redis://:REDACTED@h?password=REDACTED",
-		"redis3": "redis://REDACTED@h",
+		"redis3": "redis://u:REDACTED@h", // the user name is kept, the password hidden by position
 	}
 	for name, want := range urls {
 		if got := r.Providers[name].(*RedisConfig).URL; got != want {
@@ -236,4 +236,55 @@ func TestSyntaxErrorInSecretValueHidden(t *testing.T) {
 			t.Errorf("syntax error %v: must name the file and hide the value", err)
 		}
 	}
+}
+
+// A password holding a reserved character unencoded is hidden by position,
+// whatever a URL parser makes of it, and the configuration is refused with
+// an error that does not show it.
+func TestRedactURLReservedCharacters(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"redis://user:1234#Sup3rSecret@10.0.0.5:6379/0", "redis://user:REDACTED@10.0.0.5:6379/0"},
+		{"http://root:99/Sup3rSecret@10.0.0.5:2379", "http://root:REDACTED@10.0.0.5:2379"},
+		{"redis://:p?w@h:1/0", "redis://:REDACTED@h:1/0"},
+		{"redis://:a@b@h:1", "redis://:REDACTED@h:1"},
+		{"redis://user@h:1", "redis://user@h:1"},
+		{"http://h:2379/path", "http://h:2379/path"},
+	} {
+		if got := RedactURL(tc.in); got != tc.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	r := DefaultRedisConfig()
+	r.URL = "redis://user:1234#Sup3rSecret@10.0.0.5:6379/0"
+	e := DefaultEtcdConfig()
+	e.Endpoints = []string{"http://root:99/Sup3rSecret@10.0.0.5:2379"}
+	for _, pc := range []ProviderConfig{&r, &e} {
+		err := pc.Validate()
+		if err == nil || !strings.Contains(err.Error(), "percent-encoded") {
+			t.Errorf("%s: Validate = %v, want the percent-encoding error", pc.ProviderType(), err)
+		}
+		if err != nil && strings.Contains(err.Error(), "Sup3rSecret") {
+			t.Errorf("%s: the error shows the password: %v", pc.ProviderType(), err)
+		}
+		if s := fmt.Sprint(pc) + (&Config{Providers: map[string]ProviderConfig{"x": pc}}).String(); strings.Contains(s, "Sup3rSecret") {
+			t.Errorf("%s: a rendering shows the password: %s", pc.ProviderType(), s)
+		}
+	}
+}
+
+// FuzzRedactURL: whatever a password holds, RedactURL never shows it.
+func FuzzRedactURL(f *testing.F) {
+	for _, s := range []string{"1234#Sup3rSecret", "99/Sup3rSecret", "a?b", "x@y", "p%40ss", "::::"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, pw string) {
+		if len(pw) < 6 || strings.ContainsAny(pw, ":") {
+			return // short passwords may occur by chance elsewhere in the URL; ':' ends the user name
+		}
+		for _, u := range []string{"redis://user:" + pw + "@10.0.0.5:6379/0", "http://root:" + pw + "@10.0.0.5:2379"} {
+			if got := RedactURL(u); strings.Contains(got, pw) {
+				t.Fatalf("RedactURL(%q) = %q shows the password", u, got)
+			}
+		}
+	})
 }

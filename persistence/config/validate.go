@@ -162,6 +162,8 @@ func (c *RedisConfig) Validate() error {
 		case "redis", "rediss":
 			if u.Host == "" {
 				p.add("url", "has no host")
+			} else if misreadUserinfo(u) {
+				p.add("url", "%s", errMisreadUserinfo)
 			}
 		case "unix":
 			if u.Path == "" {
@@ -431,9 +433,24 @@ func checkCompression(p *problems, key string, c Compression) {
 // checkURL requires an absolute http or https URL with a host.
 func checkURL(p *problems, key, s string) {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		p.add(key, "must be an http:// or https:// URL with a host, got %s", showValue(s))
+	case misreadUserinfo(u):
+		p.add(key, "%s", errMisreadUserinfo)
 	}
+}
+
+// errMisreadUserinfo explains misreadUserinfo (without showing the URL).
+const errMisreadUserinfo = "has an '@' after its host: a password holding '#', '/', '?' or '@' must be percent-encoded (%23, %2F, %3F, %40), or the part after it is read as the host"
+
+// misreadUserinfo reports whether u has an '@' after its host: the sign of
+// a userinfo whose password holds an unencoded reserved character, which
+// the parser then split into host and path, query or fragment (the server
+// would dial the wrong host, and a renderer trusting the parse would show
+// the rest of the password).
+func misreadUserinfo(u *url.URL) bool {
+	return strings.Contains(u.Path, "@") || strings.Contains(u.RawQuery, "@") || strings.Contains(u.Fragment, "@")
 }
 
 // checkEndpoint accepts an http(s) URL with a host, or host[:port] (the port

@@ -30,7 +30,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +40,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 
+	"github.com/orbit-go/orbit/persistence/config"
 	"github.com/orbit-go/orbit/persistence/driver"
 )
 
@@ -208,15 +208,12 @@ func newStore(c *clientv3.Client, opts Options, eps string) *Store {
 	return s
 }
 
-// redactEndpoints renders endpoints for messages, without any userinfo.
+// redactEndpoints renders endpoints for messages, passwords redacted by
+// position (config.RedactURL: a password holding '/' or '#' is hidden too).
 func redactEndpoints(eps []string) string {
 	out := make([]string, len(eps))
 	for i, e := range eps {
-		if u, err := url.Parse(e); err == nil && u.User != nil {
-			u.User = nil
-			e = u.String()
-		}
-		out[i] = e
+		out[i] = config.RedactURL(e)
 	}
 	return "[" + strings.Join(out, " ") + "]"
 }
