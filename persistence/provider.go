@@ -55,8 +55,7 @@ type provider struct {
 	name, typ string
 	kv        *kv
 	opt       options
-	metrics   *decorate.Metrics
-	measured  driver.Store // the metrics decorator, narrowed to the driver's capabilities
+	measured  driver.Store // kv.store narrowed to the driver's capabilities
 	addrs     *addressables
 	nodes     *nodes
 
@@ -70,7 +69,8 @@ var _ Provider = (*provider)(nil)
 
 // NewProvider builds a Provider over store, the driver of a backend. The
 // lease logic, metrics and health checks are this package's; store only
-// stores. Capabilities are discovered from store by type assertion.
+// stores. Capabilities are discovered by type assertion on the
+// metrics-decorated store, which has exactly store's (decorate.Narrow).
 func NewProvider(name, typ string, store driver.Store, opts ...Option) Provider {
 	o := buildOptions(opts)
 	measured, m := decorate.Measure(store, name, typ, o.exporter)
@@ -92,7 +92,7 @@ func NewProvider(name, typ string, store driver.Store, opts ...Option) Provider 
 	if _, ok := measured.(driver.Batcher); ok {
 		k.batch = m
 	}
-	p := &provider{name: name, typ: typ, kv: k, opt: o, metrics: m, measured: measured}
+	p := &provider{name: name, typ: typ, kv: k, opt: o, measured: measured}
 	p.addrs = &addressables{kv: k, opt: &p.opt}
 	if _, local := measured.(driver.InProcess); !local {
 		p.addrs.cache = newVersionCache(DefaultVersionCacheSize)
@@ -106,7 +106,7 @@ func (p *provider) Type() string                       { return p.typ }
 func (p *provider) Capabilities() driver.Capabilities  { return p.kv.caps }
 func (p *provider) Addressables() AddressableDirectory { return p.addrs }
 func (p *provider) Nodes() ClusterNodeDirectory        { return p.nodes }
-func (p *provider) Metrics() MetricsSnapshot           { return p.metrics.Snapshot() }
+func (p *provider) Metrics() MetricsSnapshot           { return p.kv.store.Snapshot() }
 
 // StoreOf returns the raw driver.Store under a provider built by
 // NewProvider (for tests and tools), or nil.
@@ -135,7 +135,7 @@ func (p *provider) Close(ctx context.Context) error {
 		p.closed = true
 		p.mu.Unlock()
 		p.closeErr = p.kv.raw.Close(ctx)
-		p.metrics.Unexport()
+		p.kv.store.Unexport()
 		if p.closeErr != nil {
 			p.closeErr = fmt.Errorf("close provider %q: %w", p.name, p.closeErr)
 		}
