@@ -12,6 +12,19 @@ import (
 	"github.com/orbit-go/orbit/persistence/driver"
 )
 
+// transientCodes are error codes the SDK retries besides its own
+// (throttling, 5xx, connection errors).
+//
+// ExistingObjectIsDirectory: versitygw's posix backend removes a key's
+// directory when its last object is deleted, so a PutObject that made the
+// directory just before the deletion fails to link its object there and
+// answers this 409 although nothing is in the way (measured: 1 of 8,000
+// creations racing deletions in one directory). Orbit's object names are
+// never a prefix of one another (see objstore's names), so the code never
+// means a real directory here, and a resend, conditional like the first
+// attempt, is safe.
+var transientCodes = []string{"ExistingObjectIsDirectory"}
+
 // classify maps an SDK error onto the driver sentinels, with a message that
 // names the operation, the object, the endpoint and the bucket. SDK errors
 // carry no credentials; the request signature is never part of them.

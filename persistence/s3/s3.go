@@ -151,10 +151,10 @@ func newBucket(ctx context.Context, o Options) (*bucket, error) {
 		config.WithRegion(region),
 		config.WithHTTPClient(hc),
 		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(so *retry.StandardOptions) {
+			return retry.AddWithErrorCodes(retry.NewStandard(func(so *retry.StandardOptions) {
 				so.MaxAttempts = o.RetryCount + 1
 				so.MaxBackoff = 5 * time.Second
-			})
+			}), transientCodes...)
 		}),
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
