@@ -36,7 +36,8 @@ func Load(path string) (*Config, error) {
 // Parse decodes data, in the given format, into a Config whose Source is
 // source (used in error messages, may be empty).
 //
-// Decoding is strict: the top level holds only "defaults" and "providers";
+// Decoding is strict: the top level holds only "defaults", "providers" and
+// the optional "server" (see ServerConfig);
 // each provider table needs a registered "type" (see Types); every provider
 // starts from its default configuration and the file overrides the keys it
 // sets; an unknown key (at any level), a value of the wrong type or a
@@ -110,6 +111,10 @@ func (d *decoder) decodeRoot(root map[string]any) *Config {
 			if ok {
 				d.decodeStruct("defaults", tbl, reflect.ValueOf(&cfg.Defaults).Elem(), false)
 			}
+		case "server":
+			if tbl, ok := d.asTable("server", root[k]); ok {
+				d.decodeStruct("server", tbl, reflect.ValueOf(&cfg.Server).Elem(), false)
+			}
 		case "providers":
 			tbl, ok := d.asTable("providers", root[k])
 			if !ok {
@@ -126,7 +131,7 @@ func (d *decoder) decodeRoot(root map[string]any) *Config {
 				}
 			}
 		default:
-			d.p.add("", "unknown key %s%s", quoteString(k), suggest(k, []string{"defaults", "providers"}))
+			d.p.add("", "unknown key %s%s", quoteString(k), suggest(k, []string{"defaults", "providers", "server"}))
 		}
 	}
 	return cfg

@@ -23,13 +23,13 @@ func Redact(pc ProviderConfig) ProviderConfig {
 	return c
 }
 
-// Redacted returns a deep copy of c with every provider redacted (see
-// Redact). Defaults and Source are kept; nil gives nil.
+// Redacted returns a deep copy of c with every provider and the [server]
+// table redacted (see Redact). Defaults and Source are kept; nil gives nil.
 func (c *Config) Redacted() *Config {
 	if c == nil {
 		return nil
 	}
-	r := &Config{Defaults: c.Defaults, Source: c.Source}
+	r := &Config{Defaults: c.Defaults, Server: c.Server.redacted(), Source: c.Source}
 	if c.Providers != nil {
 		r.Providers = make(map[string]ProviderConfig, len(c.Providers))
 		for name, pc := range c.Providers {

@@ -44,7 +44,9 @@ func (c *Config) MarshalJSON() ([]byte, error) {
 		b.WriteByte(':')
 		writeJSONProvider(&b, r.Providers[name], 0)
 	}
-	b.WriteString("}}")
+	b.WriteByte('}')
+	writeJSONServer(&b, r.Server)
+	b.WriteByte('}')
 	return b.Bytes(), nil
 }
 
@@ -60,6 +62,7 @@ func (c *Config) String() string {
 	for _, name := range sortedKeys(r.Providers) {
 		writeTOMLProvider(&b, "providers."+pathKey(name), r.Providers[name], 0)
 	}
+	writeTOMLServer(&b, r.Server)
 	return b.String()
 }
 

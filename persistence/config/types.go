@@ -339,6 +339,9 @@ type Defaults struct {
 // MarshalJSON methods render it redacted.
 type Config struct {
 	Defaults Defaults
+	// Server is the optional [server] table (authentication, limits, audit
+	// log); its zero value means every default.
+	Server ServerConfig
 	// Providers maps provider names ([a-zA-Z0-9_-]+) to their configuration.
 	Providers map[string]ProviderConfig
 	// Source is the file the configuration was loaded from ("" if built in

@@ -380,6 +380,7 @@ func (c *Config) Validate() error {
 		}
 		p.addErr(validateProvider(c.Providers[name], c.Source, path))
 	}
+	c.Server.validate(&p)
 	have := "none"
 	if len(names) > 0 {
 		have = strings.Join(names, ", ")
