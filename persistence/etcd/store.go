@@ -170,6 +170,11 @@ var (
 // cluster: an unreachable cluster shows in HealthCheck and in the errors of
 // the first requests. With a username it authenticates, within DialTimeout.
 func Open(ctx context.Context, opts Options) (*Store, error) {
+	endpoints, user, pass, err := endpointCredentials(opts.Endpoints, opts.Username, opts.Password)
+	if err != nil {
+		return nil, err
+	}
+	opts.Endpoints, opts.Username, opts.Password = endpoints, user, pass
 	opts.withDefaults()
 	if len(opts.Endpoints) == 0 {
 		return nil, fmt.Errorf("etcd: endpoints: must list at least one endpoint: %w", driver.ErrInvalidArgument)
