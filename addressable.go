@@ -114,13 +114,18 @@ func (r AddressableReference) Validate() error {
 // re-placements, releases and cleanups, so that a node that lost its lease
 // can be told apart from its successor by anything it writes to. Only the
 // holder presenting (Node, Epoch) may renew or release the lease.
+//
+// NodeIncarnation is the incarnation of Node the lease was granted to (see
+// NodeLease.Incarnation): the holder is alive only while Node is live in that
+// same incarnation. 0 for leases granted without one.
 type AddressableLease struct {
-	Reference AddressableReference
-	Node      NodeID
-	CreatedAt time.Time
-	RenewAt   time.Time
-	ExpiresAt time.Time
-	Epoch     uint64
+	Reference       AddressableReference
+	Node            NodeID
+	CreatedAt       time.Time
+	RenewAt         time.Time
+	ExpiresAt       time.Time
+	Epoch           uint64
+	NodeIncarnation uint64
 }
 
 // Validate checks every field and names the first bad one.
@@ -156,6 +161,6 @@ func (l AddressableLease) Live(now time.Time) bool { return now.Before(l.Expires
 
 // Equal reports whether two leases are identical (times compared with Equal).
 func (l AddressableLease) Equal(o AddressableLease) bool {
-	return l.Reference == o.Reference && l.Node == o.Node && l.Epoch == o.Epoch &&
+	return l.Reference == o.Reference && l.Node == o.Node && l.Epoch == o.Epoch && l.NodeIncarnation == o.NodeIncarnation &&
 		l.CreatedAt.Equal(o.CreatedAt) && l.RenewAt.Equal(o.RenewAt) && l.ExpiresAt.Equal(o.ExpiresAt)
 }

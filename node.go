@@ -111,10 +111,21 @@ func (c NodeCapabilities) Clone() NodeCapabilities {
 // NodeLease is a node's membership lease. The node renews it before RenewAt;
 // after ExpiresAt the node is out of the cluster. ChallengeToken is a secret
 // shared by the node and the directory: only its holder may renew or update.
+// The directory keeps only its hash (see HashChallengeToken); compare a
+// presented token with TokenMatches.
+//
+// Incarnation tells apart the successive lives of one NodeID: every join
+// that creates the record, or replaces one whose lease lapsed, draws a new
+// incarnation (never the previous one's), and renewals keep it. Leases of
+// addressables are bound to the incarnation that was live when they were
+// granted (AddressableLease.NodeIncarnation), so a node that re-joins under
+// the same key never inherits the leases of its previous life. 0 is the
+// incarnation of records written before incarnations existed.
 type NodeLease struct {
 	ExpiresAt      time.Time
 	RenewAt        time.Time
 	ChallengeToken string
+	Incarnation    uint64
 }
 
 // NodeInfo is one entry of the cluster node directory.
@@ -124,6 +135,10 @@ type NodeInfo struct {
 	Capabilities NodeCapabilities
 	Status       NodeStatus
 	Lease        NodeLease
+	// Owner is the identity that joined the node (the server's
+	// authenticated caller, "kind:name"), "" when authentication is off.
+	// Only that identity (or an administrator) may act as the node.
+	Owner string
 }
 
 // Validate checks every field and names the first bad one.
@@ -164,6 +179,9 @@ func (n NodeInfo) Validate() error {
 	}
 	if len(n.Lease.ChallengeToken) > MaxKeyLen {
 		return InvalidArgument("lease.challenge_token", "is longer than %d bytes", MaxKeyLen)
+	}
+	if len(n.Owner) > MaxKeyLen || !utf8.ValidString(n.Owner) {
+		return InvalidArgument("owner", "must be valid UTF-8 of at most %d bytes", MaxKeyLen)
 	}
 	return nil
 }

@@ -18,10 +18,13 @@ import (
 //	lease: v1 | flags | varint epoch - created_us | created (int64 BE unix ns)
 //	       | varint renew_at - created | varint expires_at - created (ns, or
 //	       ms when a flag says so) | [str node ns, unless the reference's] | str node key
+//	       | [uvarint node incarnation, when a flag says so]
 //	       (the reference is not repeated: it is parsed from the storage key;
-//	       a lease is typically 27-35 bytes)
+//	       a lease is typically 27-45 bytes)
 //	node:  v1 | status | expires_at | renew_at | str ns | str key | str url | str token
 //	       | uvarint n types + str... | uvarint max_addressables | uvarint n tags + (str,str)...
+//	       | [uvarint incarnation | str owner] (absent in records written before
+//	       incarnations: they decode as incarnation 0, no owner)
 //	index: v1 | uvarint epoch | written_at
 const (
 	formatV1     = 1
@@ -56,6 +59,7 @@ const (
 	flagNodeInRefNamespace = 1 << 1 // node namespace omitted: same as the reference's
 	flagRenewMillis        = 1 << 2 // renew_at delta is in milliseconds
 	flagExpiresMillis      = 1 << 3 // expires_at delta is in milliseconds
+	flagNodeIncarnation    = 1 << 4 // the node incarnation follows the node key
 )
 
 // millis returns d in milliseconds and true when d is a whole number of them.
@@ -96,6 +100,10 @@ func encodeLease(r leaseRecord) []byte {
 	if nodeNS != "" {
 		size += uvarintLen(uint64(len(nodeNS))) + len(nodeNS)
 	}
+	if l.NodeIncarnation != 0 {
+		flags |= flagNodeIncarnation
+		size += uvarintLen(l.NodeIncarnation)
+	}
 	b := make([]byte, 0, size)
 	b = append(b, formatV1, flags)
 	b = binary.AppendVarint(b, epochDelta)
@@ -106,6 +114,9 @@ func encodeLease(r leaseRecord) []byte {
 		b = appendStr(b, nodeNS)
 	}
 	b = appendStr(b, l.Node.Key)
+	if l.NodeIncarnation != 0 {
+		b = binary.AppendUvarint(b, l.NodeIncarnation)
+	}
 	return b
 }
 
@@ -254,6 +265,10 @@ func decodeLeaseInto(l *AddressableLease, ref AddressableReference, b []byte) (r
 		l.Node.Namespace = d.str("lease node namespace")
 	}
 	l.Node.Key = d.str("lease node key")
+	l.NodeIncarnation = 0
+	if flags&flagNodeIncarnation != 0 {
+		l.NodeIncarnation = d.uvarint("lease node incarnation")
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("lease record (trailing bytes)")
 	}
@@ -295,6 +310,10 @@ func encodeNode(n NodeInfo) []byte {
 		b = appendStr(b, k)
 		b = appendStr(b, n.Capabilities.Tags[k])
 	}
+	if n.Lease.Incarnation != 0 || n.Owner != "" {
+		b = binary.AppendUvarint(b, n.Lease.Incarnation)
+		b = appendStr(b, n.Owner)
+	}
 	return b
 }
 
@@ -332,6 +351,10 @@ func decodeNode(b []byte) (NodeInfo, error) {
 				n.Capabilities.Tags[k] = d.str("node tag value")
 			}
 		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		n.Lease.Incarnation = d.uvarint("node incarnation")
+		n.Owner = d.str("node owner")
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("node record (trailing bytes)")

@@ -31,6 +31,8 @@ func TestLeaseCodecRoundTrip(t *testing.T) {
 			CreatedAt: now, RenewAt: now.Add(5 * time.Second), ExpiresAt: now.Add(10 * time.Second), Epoch: uint64(now.UnixMicro())}},
 		{Released: true, AddressableLease: AddressableLease{Reference: AddressableReference{Namespace: "a", Type: "G", Key: Int64Key(9)}, Node: NodeID{Namespace: "other", Key: "n2"},
 			CreatedAt: now, RenewAt: now.Add(-time.Nanosecond), ExpiresAt: now.Add(time.Hour + 7), Epoch: 3}},
+		{AddressableLease: AddressableLease{Reference: AddressableReference{Namespace: "default", Type: "G", Key: NoKey()}, Node: NodeID{Namespace: "default", Key: "n3"},
+			CreatedAt: now, RenewAt: now.Add(time.Second), ExpiresAt: now.Add(2 * time.Second), Epoch: uint64(now.UnixMicro()) + 4, NodeIncarnation: 1<<63 + 12345}},
 	} {
 		got, err := decodeLease(leaseKey(rec.Reference), encodeLease(rec))
 		if err != nil || got.Released != rec.Released || !got.Equal(rec.AddressableLease) {
@@ -48,6 +50,18 @@ func TestNodeCodecRoundTrip(t *testing.T) {
 	if err != nil || got.ID != n.ID || got.URL != n.URL || got.Status != n.Status || !got.Lease.ExpiresAt.Equal(now) ||
 		got.Capabilities.Tags["a"] != "2" || len(got.Capabilities.AddressableTypes) != 2 || got.Capabilities.MaxAddressables != 7 {
 		t.Fatalf("node round trip = %+v, %v", got, err)
+	}
+	if got.Lease.Incarnation != 0 || got.Owner != "" {
+		t.Fatalf("a node without incarnation decodes with %d, %q", got.Lease.Incarnation, got.Owner)
+	}
+	legacy := len(encodeNode(n))
+	n.Lease.Incarnation, n.Owner = 1<<62+9, "token:node-a"
+	enc := encodeNode(n)
+	if got, err = decodeNode(enc); err != nil || got.Lease.Incarnation != n.Lease.Incarnation || got.Owner != n.Owner {
+		t.Fatalf("incarnation round trip = %d %q, %v", got.Lease.Incarnation, got.Owner, err)
+	}
+	if len(enc) <= legacy {
+		t.Fatal("incarnation and owner were not encoded")
 	}
 }
 
