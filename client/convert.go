@@ -94,7 +94,7 @@ func leaseFromProto(field string, l *orbitv1.AddressableLease) (orbit.Addressabl
 	if out.ExpiresAt, err = timeFromProto(field+".expires_at", l.GetExpiresAt()); err != nil {
 		return out, err
 	}
-	out.Epoch = l.GetEpoch()
+	out.Epoch, out.NodeIncarnation = l.GetEpoch(), l.GetNodeIncarnation()
 	return out, nil
 }
 
@@ -113,7 +113,7 @@ func nodeLeaseFromProto(field string, l *orbitv1.NodeLease) (orbit.NodeLease, er
 	if out.RenewAt, err = timeFromProto(field+".renew_at", l.GetRenewAt()); err != nil {
 		return out, err
 	}
-	out.ChallengeToken = l.GetChallengeToken()
+	out.ChallengeToken, out.Incarnation = l.GetChallengeToken(), l.GetIncarnation()
 	return out, nil
 }
 
@@ -185,5 +185,6 @@ func nodeFromProto(field string, n *orbitv1.Node) (orbit.NodeInfo, error) {
 	out.URL = n.GetUrl()
 	out.Capabilities = capsFromProto(n.GetCapabilities())
 	out.Status = statusFromProto[n.GetStatus()]
+	out.Lease.Incarnation, out.Owner = n.GetIncarnation(), n.GetOwner()
 	return out, nil
 }

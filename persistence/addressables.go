@@ -64,7 +64,8 @@ func (a *addressables) read(ctx context.Context, key string) (rec leaseRecord, v
 	return rec, e.Version, true, nil
 }
 
-func (a *addressables) Place(ctx context.Context, ref AddressableReference, node NodeID, ttl time.Duration) (AddressableLease, error) {
+func (a *addressables) Place(ctx context.Context, ref AddressableReference, node NodeID, ttl time.Duration, opts ...LeaseOption) (AddressableLease, error) {
+	inc := incarnationOf(opts)
 	if err := ref.Validate(); err != nil {
 		return AddressableLease{}, err
 	}
@@ -83,7 +84,7 @@ func (a *addressables) Place(ctx context.Context, ref AddressableReference, node
 		// would leave an index entry behind.
 		now := a.opt.clock.Now()
 		lease := AddressableLease{Reference: ref, Node: node, CreatedAt: now,
-			RenewAt: now.Add(ttl / 2), ExpiresAt: now.Add(ttl), Epoch: nextEpoch(0, now)}
+			RenewAt: now.Add(ttl / 2), ExpiresAt: now.Add(ttl), Epoch: nextEpoch(0, now), NodeIncarnation: inc}
 		err := a.writeLease(ctx, key, leaseRecord{AddressableLease: lease}, driver.Version{}, NodeID{}, writeIndex)
 		if err == nil {
 			return lease, nil
@@ -99,7 +100,7 @@ func (a *addressables) Place(ctx context.Context, ref AddressableReference, node
 		}
 		now := a.opt.clock.Now()
 		if found && !prev.Released && prev.Live(now) {
-			if prev.Node == node {
+			if prev.Node == node && prev.NodeIncarnation == inc {
 				return prev.AddressableLease, false, nil
 			}
 			return prev.AddressableLease, false, &LeaseConflictError{Current: prev.AddressableLease}
@@ -107,7 +108,7 @@ func (a *addressables) Place(ctx context.Context, ref AddressableReference, node
 		lease := AddressableLease{
 			Reference: ref, Node: node, CreatedAt: now,
 			RenewAt: now.Add(ttl / 2), ExpiresAt: now.Add(ttl),
-			Epoch: nextEpoch(prev.Epoch, now),
+			Epoch: nextEpoch(prev.Epoch, now), NodeIncarnation: inc,
 		}
 		var oldNode NodeID
 		if found {
@@ -124,7 +125,8 @@ func (a *addressables) Place(ctx context.Context, ref AddressableReference, node
 	})
 }
 
-func (a *addressables) Takeover(ctx context.Context, ref AddressableReference, from NodeID, fromEpoch uint64, to NodeID, ttl time.Duration) (AddressableLease, error) {
+func (a *addressables) Takeover(ctx context.Context, ref AddressableReference, from NodeID, fromEpoch uint64, to NodeID, ttl time.Duration, opts ...LeaseOption) (AddressableLease, error) {
+	inc := incarnationOf(opts)
 	for _, err := range []error{ref.Validate(), from.Validate(), to.Validate(), checkTTL(ttl)} {
 		if err != nil {
 			return AddressableLease{}, err
@@ -144,7 +146,7 @@ func (a *addressables) Takeover(ctx context.Context, ref AddressableReference, f
 			return AddressableLease{}, false, fmt.Errorf("takeover %s: the lease is no longer held by node %s at epoch %d: %w", ref, from, fromEpoch, ErrFenced)
 		}
 		lease := AddressableLease{Reference: ref, Node: to, CreatedAt: now, RenewAt: now.Add(ttl / 2), ExpiresAt: now.Add(ttl),
-			Epoch: nextEpoch(prev.Epoch, now)}
+			Epoch: nextEpoch(prev.Epoch, now), NodeIncarnation: inc}
 		err = a.writeLease(ctx, key, leaseRecord{AddressableLease: lease}, ver, prev.Node, writeIndex)
 		if errors.Is(err, ErrConflict) {
 			return AddressableLease{}, true, nil
@@ -188,8 +190,9 @@ func (a *addressables) Get(ctx context.Context, ref AddressableReference) (Addre
 }
 
 // holderCAS re-reads ref's record, checks that (node, epoch) holds its live
-// lease, and writes mutate(record) with a version condition, retrying lost races.
-func (a *addressables) holderCAS(ctx context.Context, op string, ref AddressableReference, node NodeID, epoch uint64,
+// lease (granted to incarnation inc of node, when inc is not 0), and writes
+// mutate(record) with a version condition, retrying lost races.
+func (a *addressables) holderCAS(ctx context.Context, op string, ref AddressableReference, node NodeID, epoch, inc uint64,
 	mutate func(rec *leaseRecord, now time.Time)) (AddressableLease, error) {
 	key := leaseKey(ref)
 	return cas.Retry(ctx, a.opt.cas, op, ref, func(attempt int) (AddressableLease, bool, error) {
@@ -215,6 +218,10 @@ func (a *addressables) holderCAS(ctx context.Context, op string, ref Addressable
 			return AddressableLease{}, false, fmt.Errorf("%s %s: lease is held by node %s at epoch %d, caller presented node %s epoch %d: %w",
 				op, ref, rec.Node, rec.Epoch, node, epoch, ErrFenced)
 		}
+		if inc != 0 && rec.NodeIncarnation != inc {
+			return AddressableLease{}, false, fmt.Errorf("%s %s: lease was granted to incarnation %d of node %s, caller is incarnation %d: %w",
+				op, ref, rec.NodeIncarnation, node, inc, ErrFenced)
+		}
 		mutate(&rec, now)
 		// A renewal keeps the index entry written at placement (rewriting it
 		// only when the backend deletes entries natively, to push its
@@ -239,7 +246,7 @@ func (a *addressables) holderCAS(ctx context.Context, op string, ref Addressable
 	})
 }
 
-func (a *addressables) Renew(ctx context.Context, ref AddressableReference, node NodeID, epoch uint64, ttl time.Duration) (AddressableLease, error) {
+func (a *addressables) Renew(ctx context.Context, ref AddressableReference, node NodeID, epoch uint64, ttl time.Duration, opts ...LeaseOption) (AddressableLease, error) {
 	if err := ref.Validate(); err != nil {
 		return AddressableLease{}, err
 	}
@@ -249,7 +256,7 @@ func (a *addressables) Renew(ctx context.Context, ref AddressableReference, node
 	if err := checkTTL(ttl); err != nil {
 		return AddressableLease{}, err
 	}
-	return a.holderCAS(ctx, "renew", ref, node, epoch, func(rec *leaseRecord, now time.Time) {
+	return a.holderCAS(ctx, "renew", ref, node, epoch, incarnationOf(opts), func(rec *leaseRecord, now time.Time) {
 		rec.RenewAt, rec.ExpiresAt = now.Add(ttl/2), now.Add(ttl)
 	})
 }
@@ -258,19 +265,19 @@ func (a *addressables) Update(ctx context.Context, lease AddressableLease) (Addr
 	if err := lease.Validate(); err != nil {
 		return AddressableLease{}, err
 	}
-	return a.holderCAS(ctx, "update", lease.Reference, lease.Node, lease.Epoch, func(rec *leaseRecord, _ time.Time) {
+	return a.holderCAS(ctx, "update", lease.Reference, lease.Node, lease.Epoch, lease.NodeIncarnation, func(rec *leaseRecord, _ time.Time) {
 		rec.RenewAt, rec.ExpiresAt = lease.RenewAt, lease.ExpiresAt
 	})
 }
 
-func (a *addressables) Release(ctx context.Context, ref AddressableReference, node NodeID, epoch uint64) error {
+func (a *addressables) Release(ctx context.Context, ref AddressableReference, node NodeID, epoch uint64, opts ...LeaseOption) error {
 	if err := ref.Validate(); err != nil {
 		return err
 	}
 	if err := node.Validate(); err != nil {
 		return err
 	}
-	_, err := a.holderCAS(ctx, "release", ref, node, epoch, func(rec *leaseRecord, now time.Time) {
+	_, err := a.holderCAS(ctx, "release", ref, node, epoch, incarnationOf(opts), func(rec *leaseRecord, now time.Time) {
 		rec.Released, rec.RenewAt, rec.ExpiresAt = true, now, now
 	})
 	return err

@@ -34,25 +34,32 @@ type AddressableDirectory interface {
 	// lease, atomically, and returns the new lease with a fresh epoch. If
 	// another node holds an unexpired lease, Place returns that lease and a
 	// *LeaseConflictError (errors.Is(err, ErrConflict)). If node itself
-	// already holds it, Place returns the existing lease and no error.
-	Place(ctx context.Context, ref AddressableReference, node NodeID, ttl time.Duration) (AddressableLease, error)
+	// already holds it (in the same incarnation), Place returns the existing
+	// lease and no error. With OfIncarnation the lease is granted to that
+	// incarnation of node.
+	Place(ctx context.Context, ref AddressableReference, node NodeID, ttl time.Duration, opts ...LeaseOption) (AddressableLease, error)
 	// Takeover replaces the lease held by (from, fromEpoch) with a new
 	// lease for node to, whether or not the old one has expired: for a
 	// holder the caller has established is gone (its node lease expired or
 	// it left the cluster). Compare-and-swap: if the record is no longer at
 	// (from, fromEpoch) it returns the current lease with a
 	// *LeaseConflictError when another node holds it unexpired, else ErrFenced.
-	Takeover(ctx context.Context, ref AddressableReference, from NodeID, fromEpoch uint64, to NodeID, ttl time.Duration) (AddressableLease, error)
+	// With OfIncarnation the new lease is granted to that incarnation of to.
+	Takeover(ctx context.Context, ref AddressableReference, from NodeID, fromEpoch uint64, to NodeID, ttl time.Duration, opts ...LeaseOption) (AddressableLease, error)
 	// Get returns the unexpired lease of ref, or ErrNotFound.
 	Get(ctx context.Context, ref AddressableReference) (AddressableLease, error)
 	// Renew extends the lease to now+ttl; only the holder presenting its
 	// epoch may: otherwise ErrFenced (or ErrNotFound if there is no live lease).
-	Renew(ctx context.Context, ref AddressableReference, node NodeID, epoch uint64, ttl time.Duration) (AddressableLease, error)
-	// Release ends the lease now; only the holder presenting its epoch may.
-	Release(ctx context.Context, ref AddressableReference, node NodeID, epoch uint64) error
+	// With OfIncarnation, a lease granted to another incarnation of node is
+	// ErrFenced too.
+	Renew(ctx context.Context, ref AddressableReference, node NodeID, epoch uint64, ttl time.Duration, opts ...LeaseOption) (AddressableLease, error)
+	// Release ends the lease now; only the holder presenting its epoch (and,
+	// with OfIncarnation, its incarnation) may.
+	Release(ctx context.Context, ref AddressableReference, node NodeID, epoch uint64, opts ...LeaseOption) error
 	// Update is the compare-and-swap form of Renew: it replaces the stored
 	// lease's RenewAt and ExpiresAt with lease's, if the stored lease is
-	// unexpired and has lease's Node and Epoch; otherwise ErrFenced.
+	// unexpired and has lease's Node and Epoch (and NodeIncarnation, when
+	// not 0); otherwise ErrFenced.
 	Update(ctx context.Context, lease AddressableLease) (AddressableLease, error)
 	// Store writes lease as given (migration, restore). It refuses, with
 	// ErrFenced, to replace a stored lease of a higher epoch, or of the same
@@ -79,13 +86,25 @@ type AddressableDirectory interface {
 }
 
 // ClusterNodeDirectory stores the cluster's nodes and their leases.
+//
+// Challenge tokens are stored hashed (orbit.HashChallengeToken): what Get
+// and the listings return is the digest; methods taking a token compare
+// the clear token presented with NodeLease.TokenMatches.
 type ClusterNodeDirectory interface {
-	// Store creates or replaces node (join, migration).
+	// Join adds node as a new incarnation of its ID, atomically: it creates
+	// the record if there is none, replaces it if its lease has lapsed, and
+	// refuses with ErrConflict if a live node holds the ID. The new record
+	// gets an Incarnation different from the lapsed record's (random, never
+	// 0), so leases granted to the previous life stay dead. It returns the
+	// stored node with node's clear token (the caller hands it to the node).
+	Join(ctx context.Context, node NodeInfo) (NodeInfo, error)
+	// Store creates or replaces node as given (migration, restore).
 	Store(ctx context.Context, node NodeInfo) error
 	// Get returns the node if its lease is unexpired, else ErrNotFound.
 	Get(ctx context.Context, id NodeID) (NodeInfo, error)
 	// Update replaces the stored node if it is unexpired and node presents
-	// the same challenge token (else ErrFenced); compare-and-swap.
+	// its challenge token in clear (else ErrFenced); compare-and-swap. The
+	// stored incarnation, owner and token are kept.
 	Update(ctx context.Context, node NodeInfo) (NodeInfo, error)
 	// Remove deletes the node. Removing an absent node is not an error.
 	Remove(ctx context.Context, id NodeID) error
@@ -97,6 +116,7 @@ type ClusterNodeDirectory interface {
 	CleanupExpired(ctx context.Context) (int, error)
 	// RenewLease extends the node's lease to now+ttl if token matches its
 	// challenge token (else ErrFenced) and it is unexpired (else ErrNotFound).
+	// The returned lease carries token as presented.
 	RenewLease(ctx context.Context, id NodeID, token string, ttl time.Duration) (NodeLease, error)
 }
 

@@ -2,6 +2,8 @@ package persistence
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -38,6 +40,7 @@ func (d *nodes) Store(ctx context.Context, node NodeInfo) error {
 	if err := node.Validate(); err != nil {
 		return err
 	}
+	node.Lease.ChallengeToken = HashChallengeToken(node.Lease.ChallengeToken)
 	if _, err := d.kv.put(ctx, nodeKey(node.ID), encodeNode(node), driver.Unconditional(), "", node.Lease.ExpiresAt); err != nil {
 		return fmt.Errorf("store node %s: %w", node.ID, err)
 	}
@@ -69,7 +72,7 @@ func (d *nodes) holderCAS(ctx context.Context, op string, id NodeID, token strin
 		if !found || !n.Live(now) {
 			return NodeInfo{}, false, fmt.Errorf("%s node %s: no unexpired node: %w", op, id, ErrNotFound)
 		}
-		if n.Lease.ChallengeToken != token {
+		if !n.Lease.TokenMatches(token) {
 			return NodeInfo{}, false, fmt.Errorf("%s node %s: challenge token does not match: %w", op, id, ErrFenced)
 		}
 		mutate(&n, now)
@@ -89,7 +92,10 @@ func (d *nodes) Update(ctx context.Context, node NodeInfo) (NodeInfo, error) {
 		return NodeInfo{}, err
 	}
 	return d.holderCAS(ctx, "update", node.ID, node.Lease.ChallengeToken, func(n *NodeInfo, _ time.Time) {
+		kept := n.Lease
+		owner := n.Owner
 		*n = node.Clone()
+		n.Lease.ChallengeToken, n.Lease.Incarnation, n.Owner = kept.ChallengeToken, kept.Incarnation, owner
 	})
 }
 
@@ -103,7 +109,60 @@ func (d *nodes) RenewLease(ctx context.Context, id NodeID, token string, ttl tim
 	n, err := d.holderCAS(ctx, "renew", id, token, func(n *NodeInfo, now time.Time) {
 		n.Lease.RenewAt, n.Lease.ExpiresAt = now.Add(ttl/2), now.Add(ttl)
 	})
-	return n.Lease, err
+	if err != nil {
+		return NodeLease{}, err
+	}
+	n.Lease.ChallengeToken = token
+	return n.Lease, nil
+}
+
+func (d *nodes) Join(ctx context.Context, node NodeInfo) (NodeInfo, error) {
+	if err := node.Validate(); err != nil {
+		return NodeInfo{}, err
+	}
+	if node.Lease.ChallengeToken == "" {
+		return NodeInfo{}, invalid("lease.challenge_token", "must be set to join")
+	}
+	key := nodeKey(node.ID)
+	return cas.Retry(ctx, d.opt.cas, "join node", node.ID, func(int) (NodeInfo, bool, error) {
+		prev, ver, found, err := d.read(ctx, node.ID)
+		if err != nil {
+			return NodeInfo{}, false, fmt.Errorf("join: %w", err)
+		}
+		cond := driver.CreateOnly()
+		if found {
+			if prev.Live(d.opt.clock.Now()) {
+				return NodeInfo{}, false, fmt.Errorf("join node %s: a live node holds this id until %s: %w",
+					node.ID, prev.Lease.ExpiresAt.UTC().Format(time.RFC3339Nano), ErrConflict)
+			}
+			cond = driver.MatchVersion(ver) // replace the lapsed record, if no one else did
+		}
+		joined := node.Clone()
+		joined.Lease.Incarnation = newIncarnation(prev.Lease.Incarnation)
+		stored := joined
+		stored.Lease.ChallengeToken = HashChallengeToken(joined.Lease.ChallengeToken)
+		_, err = d.kv.put(ctx, key, encodeNode(stored), cond, "", stored.Lease.ExpiresAt)
+		if errors.Is(err, ErrConflict) {
+			return NodeInfo{}, true, nil // another join won the race: judge again
+		}
+		if err != nil {
+			return NodeInfo{}, false, fmt.Errorf("join node %s: %w", node.ID, err)
+		}
+		return joined, false, nil
+	})
+}
+
+// newIncarnation draws a random non-zero incarnation other than prev. A
+// random 64-bit value cannot repeat a swept record's incarnation except
+// with probability 2^-64, whatever the servers' clocks say.
+func newIncarnation(prev uint64) uint64 {
+	for {
+		var b [8]byte
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+		if n := binary.BigEndian.Uint64(b[:]); n != 0 && n != prev {
+			return n
+		}
+	}
 }
 
 func (d *nodes) Remove(ctx context.Context, id NodeID) error {

@@ -49,6 +49,10 @@ func StringKey(s string) AddressableKey { return orbit.StringKey(s) }
 func Int32Key(n int32) AddressableKey   { return orbit.Int32Key(n) }
 func Int64Key(n int64) AddressableKey   { return orbit.Int64Key(n) }
 
+// HashChallengeToken is the stored form of a node's challenge token (see
+// orbit.HashChallengeToken).
+func HashChallengeToken(token string) string { return orbit.HashChallengeToken(token) }
+
 // ParseNodeID parses the text form produced by NodeID.String.
 func ParseNodeID(s string) (NodeID, error) { return orbit.ParseNodeID(s) }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
 	"github.com/orbit-go/orbit/internal/cas"
+	"github.com/orbit-go/orbit/persistence"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -64,18 +65,19 @@ func (s *Server) locateOrPlace(ctx context.Context, ref orbit.AddressableReferen
 		lease, err := s.addrs.Get(ctx, ref)
 		switch {
 		case err == nil:
-			alive, err := s.holderAlive(ctx, lease.Node)
+			alive, err := s.holderAlive(ctx, lease)
 			if err != nil {
 				return nil, false, toStatus(err)
 			}
 			if alive {
 				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(lease)}, false, nil
 			}
-			target, err := s.pickNode(ctx, ref, lease.Node)
+			target, err := s.pickNode(ctx, ref, lease)
 			if err != nil {
 				return nil, false, err
 			}
-			nl, err := s.addrs.Takeover(ctx, ref, lease.Node, lease.Epoch, target, s.timings.AddressableLeaseTTL)
+			nl, err := s.addrs.Takeover(ctx, ref, lease.Node, lease.Epoch, target.ID, s.timings.AddressableLeaseTTL,
+				persistence.OfIncarnation(target.Lease.Incarnation))
 			if err == nil {
 				s.metrics.placements.WithLabelValues("takeover").Inc()
 				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(nl), Placed: true}, false, nil
@@ -85,11 +87,12 @@ func (s *Server) locateOrPlace(ctx context.Context, ref orbit.AddressableReferen
 			}
 			return nil, true, nil // someone else moved it first: judge again
 		case errors.Is(err, orbit.ErrNotFound):
-			target, err := s.pickNode(ctx, ref, orbit.NodeID{})
+			target, err := s.pickNode(ctx, ref, orbit.AddressableLease{})
 			if err != nil {
 				return nil, false, err
 			}
-			nl, err := s.addrs.Place(ctx, ref, target, s.timings.AddressableLeaseTTL)
+			nl, err := s.addrs.Place(ctx, ref, target.ID, s.timings.AddressableLeaseTTL,
+				persistence.OfIncarnation(target.Lease.Incarnation))
 			if err == nil {
 				s.metrics.placements.WithLabelValues("new").Inc()
 				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(nl), Placed: true}, false, nil
@@ -116,21 +119,24 @@ func (s *Server) locateOrPlace(ctx context.Context, ref orbit.AddressableReferen
 	return resp, err
 }
 
-// holderAlive reports whether node is a live member: from the cache when
-// it says so, confirmed in the directory otherwise.
-func (s *Server) holderAlive(ctx context.Context, id orbit.NodeID) (bool, error) {
+// holderAlive reports whether the incarnation of the node the lease was
+// granted to is a live member: from the cache when it says so, confirmed
+// in the directory otherwise. A node that re-joined under the same key is
+// a new incarnation: the leases of its previous life are not alive.
+func (s *Server) holderAlive(ctx context.Context, lease orbit.AddressableLease) (bool, error) {
+	id := lease.Node
 	v, err := s.cache.get(ctx, id.Namespace)
 	if err != nil {
 		return false, err
 	}
-	if n, ok := v.byKey[id.Key]; ok && n.Live(s.clock.Now()) {
+	if n, ok := v.byKey[id.Key]; ok && n.Live(s.clock.Now()) && n.Lease.Incarnation == lease.NodeIncarnation {
 		return true, nil
 	}
-	_, err = s.nodes.Get(ctx, id)
+	n, err := s.nodes.Get(ctx, id)
 	switch {
 	case err == nil:
 		s.cache.invalidate(id.Namespace)
-		return true, nil
+		return n.Lease.Incarnation == lease.NodeIncarnation, nil
 	case errors.Is(err, orbit.ErrNotFound):
 		return false, nil
 	default:
@@ -141,21 +147,23 @@ func (s *Server) holderAlive(ctx context.Context, id orbit.NodeID) (bool, error)
 // pickNode chooses the node for ref by rendezvous (highest random weight)
 // hashing over the live, active nodes of ref's namespace that host its
 // type: placement spreads evenly, is the same on every server, and moves
-// only the addressables of a node that goes away. exclude is skipped.
-func (s *Server) pickNode(ctx context.Context, ref orbit.AddressableReference, exclude orbit.NodeID) (orbit.NodeID, error) {
+// only the addressables of a node that goes away. The incarnation of the
+// node gone holds is skipped (a node that re-joined under its key is a
+// candidate again).
+func (s *Server) pickNode(ctx context.Context, ref orbit.AddressableReference, gone orbit.AddressableLease) (orbit.NodeInfo, error) {
 	v, err := s.cache.get(ctx, ref.Namespace)
 	if err != nil {
-		return orbit.NodeID{}, toStatus(err)
+		return orbit.NodeInfo{}, toStatus(err)
 	}
 	list := v.list
 	now := s.clock.Now()
 	refKey := ref.String()
-	var best orbit.NodeID
+	var best orbit.NodeInfo
 	var bestScore uint64
 	found := false
 	h := xxhash.New()
 	for _, n := range list {
-		if n.ID == exclude || n.Status != orbit.NodeActive || !n.Live(now) || !n.Capabilities.Hosts(ref.Type) {
+		if (n.ID == gone.Node && n.Lease.Incarnation == gone.NodeIncarnation) || n.Status != orbit.NodeActive || !n.Live(now) || !n.Capabilities.Hosts(ref.Type) {
 			continue
 		}
 		h.Reset()
@@ -163,36 +171,41 @@ func (s *Server) pickNode(ctx context.Context, ref orbit.AddressableReference, e
 		_, _ = h.WriteString("\x00")
 		_, _ = h.WriteString(n.ID.Key)
 		if score := h.Sum64(); !found || score > bestScore {
-			best, bestScore, found = n.ID, score, true
+			best, bestScore, found = n, score, true
 		}
 	}
 	if !found {
-		return orbit.NodeID{}, status.Errorf(codes.Unavailable,
+		return orbit.NodeInfo{}, status.Errorf(codes.Unavailable,
 			"no live active node in namespace %q hosts addressable type %q", ref.Namespace, ref.Type)
 	}
 	return best, nil
 }
 
-// holderRequest parses the (reference, node) of a holder's request and
-// checks the node's challenge token.
-func (s *Server) holderRequest(ctx context.Context, r *orbitv1.AddressableReference, n *orbitv1.NodeId, token string) (orbit.AddressableReference, orbit.NodeID, error) {
+// holderRequest parses the (reference, node) of a holder's request,
+// checks the node's challenge token and returns the option that binds the
+// write to the node's live incarnation.
+func (s *Server) holderRequest(ctx context.Context, r *orbitv1.AddressableReference, n *orbitv1.NodeId, token string) (orbit.AddressableReference, orbit.NodeID, persistence.LeaseOption, error) {
 	ref, err := s.reference(r)
 	if err != nil {
-		return ref, orbit.NodeID{}, err
+		return ref, orbit.NodeID{}, persistence.LeaseOption{}, err
 	}
-	node, err := s.nodeID(n)
+	id, err := s.nodeID(n)
 	if err != nil {
-		return ref, node, err
+		return ref, id, persistence.LeaseOption{}, err
 	}
-	return ref, node, s.authenticate(ctx, node, token)
+	node, err := s.authenticate(ctx, id, token)
+	if err != nil {
+		return ref, id, persistence.LeaseOption{}, err
+	}
+	return ref, id, persistence.OfIncarnation(node.Lease.Incarnation), nil
 }
 
 func (a *addressableService) RenewLease(ctx context.Context, req *orbitv1.RenewLeaseRequest) (*orbitv1.RenewLeaseResponse, error) {
-	ref, node, err := a.s.holderRequest(ctx, req.GetReference(), req.GetNode(), req.GetChallengeToken())
+	ref, node, self, err := a.s.holderRequest(ctx, req.GetReference(), req.GetNode(), req.GetChallengeToken())
 	if err != nil {
 		return nil, err
 	}
-	l, err := a.s.addrs.Renew(ctx, ref, node, req.GetEpoch(), a.s.timings.AddressableLeaseTTL)
+	l, err := a.s.addrs.Renew(ctx, ref, node, req.GetEpoch(), a.s.timings.AddressableLeaseTTL, self)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -200,11 +213,11 @@ func (a *addressableService) RenewLease(ctx context.Context, req *orbitv1.RenewL
 }
 
 func (a *addressableService) Abandon(ctx context.Context, req *orbitv1.AbandonRequest) (*orbitv1.AbandonResponse, error) {
-	ref, node, err := a.s.holderRequest(ctx, req.GetReference(), req.GetNode(), req.GetChallengeToken())
+	ref, node, self, err := a.s.holderRequest(ctx, req.GetReference(), req.GetNode(), req.GetChallengeToken())
 	if err != nil {
 		return nil, err
 	}
-	if err := a.s.addrs.Release(ctx, ref, node, req.GetEpoch()); err != nil {
+	if err := a.s.addrs.Release(ctx, ref, node, req.GetEpoch(), self); err != nil {
 		return nil, toStatus(err)
 	}
 	return &orbitv1.AbandonResponse{}, nil

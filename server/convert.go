@@ -40,6 +40,7 @@ func leaseToProto(l orbit.AddressableLease) *orbitv1.AddressableLease {
 	return &orbitv1.AddressableLease{
 		Reference: orbitv1.ReferenceToProto(l.Reference), Node: orbitv1.NodeIDToProto(l.Node),
 		CreatedAt: ts(l.CreatedAt), RenewAt: ts(l.RenewAt), ExpiresAt: ts(l.ExpiresAt), Epoch: l.Epoch,
+		NodeIncarnation: l.NodeIncarnation,
 	}
 }
 
@@ -64,6 +65,7 @@ var statusNames = map[orbit.NodeStatus]orbitv1.NodeStatus{
 func nodeToProto(n orbit.NodeInfo) *orbitv1.Node {
 	return &orbitv1.Node{
 		Id: orbitv1.NodeIDToProto(n.ID), Url: n.URL, Status: statusNames[n.Status], ExpiresAt: ts(n.Lease.ExpiresAt),
+		Incarnation: n.Lease.Incarnation, Owner: n.Owner,
 		Capabilities: &orbitv1.NodeCapabilities{
 			AddressableTypes: n.Capabilities.AddressableTypes,
 			MaxAddressables:  int32(n.Capabilities.MaxAddressables), Tags: n.Capabilities.Tags,
@@ -72,7 +74,7 @@ func nodeToProto(n orbit.NodeInfo) *orbitv1.Node {
 }
 
 func nodeLeaseToProto(l orbit.NodeLease) *orbitv1.NodeLease {
-	return &orbitv1.NodeLease{ExpiresAt: ts(l.ExpiresAt), RenewAt: ts(l.RenewAt), ChallengeToken: l.ChallengeToken}
+	return &orbitv1.NodeLease{ExpiresAt: ts(l.ExpiresAt), RenewAt: ts(l.RenewAt), ChallengeToken: l.ChallengeToken, Incarnation: l.Incarnation}
 }
 
 // toStatus maps a persistence error to a gRPC status with a clear message.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
+	"github.com/orbit-go/orbit/persistence"
+	"github.com/orbit-go/orbit/server/auth"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -45,19 +47,20 @@ func (n *nodeService) Join(ctx context.Context, req *orbitv1.JoinRequest) (*orbi
 			ChallengeToken: randomHex(16),
 		},
 	}
+	if who := auth.FromContext(ctx); who.Kind != auth.Anonymous {
+		info.Owner = who.String()
+	}
 	if err := info.Validate(); err != nil {
 		return nil, toStatus(err)
 	}
-	if req.GetNodeKey() != "" {
-		if _, err := s.nodes.Get(ctx, id); err == nil {
-			return nil, status.Errorf(codes.AlreadyExists, "node %s is already a live member of the cluster", id)
-		} else if !errors.Is(err, orbit.ErrNotFound) {
-			return nil, toStatus(err)
-		}
+	joined, err := s.nodes.Join(ctx, info)
+	if errors.Is(err, orbit.ErrConflict) {
+		return nil, status.Errorf(codes.AlreadyExists, "node %s is already a live member of the cluster", id)
 	}
-	if err := s.nodes.Store(ctx, info); err != nil {
+	if err != nil {
 		return nil, toStatus(err)
 	}
+	info = joined
 	s.cache.invalidate(id.Namespace)
 	s.log.Info("node joined", "node", id.String(), "url", info.URL, "types", caps.AddressableTypes)
 	return &orbitv1.JoinResponse{Id: orbitv1.NodeIDToProto(id), Lease: nodeLeaseToProto(info.Lease)}, nil
@@ -75,22 +78,24 @@ func (n *nodeService) RenewLease(ctx context.Context, req *orbitv1.RenewNodeLeas
 	return &orbitv1.RenewNodeLeaseResponse{Lease: nodeLeaseToProto(l)}, nil
 }
 
-// authenticate checks that token is id's challenge token, from the cache
-// when it knows the node, else from the directory.
-func (s *Server) authenticate(ctx context.Context, id orbit.NodeID, token string) error {
+// authenticate checks that token is the challenge token of id's live
+// incarnation, from the cache when it knows the node, else from the
+// directory, and returns that node (its incarnation binds what the caller
+// may renew or release).
+func (s *Server) authenticate(ctx context.Context, id orbit.NodeID, token string) (orbit.NodeInfo, error) {
 	if v, err := s.cache.get(ctx, id.Namespace); err == nil {
-		if n, ok := v.byKey[id.Key]; ok && n.Lease.ChallengeToken == token && n.Live(s.clock.Now()) {
-			return nil
+		if n, ok := v.byKey[id.Key]; ok && n.Live(s.clock.Now()) && n.Lease.TokenMatches(token) {
+			return n, nil
 		}
 	}
 	n, err := s.nodes.Get(ctx, id)
 	if err != nil {
-		return toStatus(err)
+		return orbit.NodeInfo{}, toStatus(err)
 	}
-	if n.Lease.ChallengeToken != token {
-		return status.Errorf(codes.FailedPrecondition, "node %s: challenge token does not match", id)
+	if !n.Lease.TokenMatches(token) {
+		return orbit.NodeInfo{}, status.Errorf(codes.FailedPrecondition, "node %s: challenge token does not match", id)
 	}
-	return nil
+	return n, nil
 }
 
 func (n *nodeService) Leave(ctx context.Context, req *orbitv1.LeaveRequest) (*orbitv1.LeaveResponse, error) {
@@ -99,7 +104,8 @@ func (n *nodeService) Leave(ctx context.Context, req *orbitv1.LeaveRequest) (*or
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authenticate(ctx, id, req.GetChallengeToken()); err != nil {
+	self, err := s.authenticate(ctx, id, req.GetChallengeToken())
+	if err != nil {
 		return nil, err
 	}
 	// Leave the cluster first, so no new placement picks this node, then
@@ -116,7 +122,7 @@ func (n *nodeService) Leave(ctx context.Context, req *orbitv1.LeaveRequest) (*or
 			return nil, toStatus(fmt.Errorf("node %s left, releasing its leases: %w", id, err))
 		}
 		for _, l := range page.Leases {
-			if err := s.addrs.Release(ctx, l.Reference, id, l.Epoch); err == nil {
+			if err := s.addrs.Release(ctx, l.Reference, id, l.Epoch, persistence.OfIncarnation(self.Lease.Incarnation)); err == nil {
 				released++
 			}
 		}

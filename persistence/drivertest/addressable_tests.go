@@ -29,6 +29,7 @@ func (h Harness) runAddressableTests(t *testing.T) {
 	t.Run("TypedKeysAreDistinct", h.testTypedKeys)
 	t.Run("SingleActivationRace", h.testSingleActivationRace)
 	t.Run("RenewReleaseFencing", h.testRenewReleaseFencing)
+	t.Run("IncarnationFencing", h.testIncarnationFencing)
 	t.Run("UpdateCAS", h.testUpdateCAS)
 	t.Run("Takeover", h.testTakeover)
 	t.Run("TwoServersRenewAndTakeover", h.testTwoServers)

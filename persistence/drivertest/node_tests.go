@@ -16,6 +16,9 @@ func (h Harness) runNodeTests(t *testing.T) {
 	t.Run("RenewLease", h.testNodeRenew)
 	t.Run("ListAndCleanup", h.testNodeListCleanup)
 	t.Run("Validation", h.testNodeValidation)
+	t.Run("JoinIncarnations", h.testJoinIncarnations)
+	t.Run("JoinRace", h.testJoinRace)
+	t.Run("TokensStoredHashed", h.testTokensStoredHashed)
 }
 
 func mkNode(key string, status persistence.NodeStatus, expires time.Time) persistence.NodeInfo {
@@ -29,7 +32,8 @@ func mkNode(key string, status persistence.NodeStatus, expires time.Time) persis
 
 func sameNode(a, b persistence.NodeInfo) bool {
 	return a.ID == b.ID && a.URL == b.URL && a.Status == b.Status && a.Lease.ExpiresAt.Equal(b.Lease.ExpiresAt) &&
-		a.Lease.RenewAt.Equal(b.Lease.RenewAt) && a.Lease.ChallengeToken == b.Lease.ChallengeToken &&
+		a.Lease.RenewAt.Equal(b.Lease.RenewAt) &&
+		persistence.HashChallengeToken(a.Lease.ChallengeToken) == persistence.HashChallengeToken(b.Lease.ChallengeToken) &&
 		fmt.Sprint(a.Capabilities) == fmt.Sprint(b.Capabilities)
 }
 

@@ -68,7 +68,7 @@ func TestBackupRestoreEveryCompression(t *testing.T) {
 					t.Fatalf("restored lease %s = %+v, %v; want %+v", l.Reference, got, err, l)
 				}
 			}
-			if got, err := p2.Nodes().Get(ctx, node.ID); err != nil || got.Lease.ChallengeToken != "tok" {
+			if got, err := p2.Nodes().Get(ctx, node.ID); err != nil || !got.Lease.TokenMatches("tok") {
 				t.Fatalf("restored node = %+v, %v", got, err)
 			}
 			byNode, err := p2.Addressables().ListByNode(ctx, persistence.NodeID{Namespace: "default", Key: "n1"}, persistence.PageRequest{})

@@ -129,8 +129,14 @@ func nodeDiff(a, b persistence.NodeInfo) string {
 	if !a.Lease.RenewAt.Equal(b.Lease.RenewAt) {
 		add("lease.renew_at", a.Lease.RenewAt, b.Lease.RenewAt)
 	}
-	if a.Lease.ChallengeToken != b.Lease.ChallengeToken {
+	if persistence.HashChallengeToken(a.Lease.ChallengeToken) != persistence.HashChallengeToken(b.Lease.ChallengeToken) {
 		d = append(d, "lease.challenge_token differs") // a secret: not printed
+	}
+	if a.Lease.Incarnation != b.Lease.Incarnation {
+		add("lease.incarnation", a.Lease.Incarnation, b.Lease.Incarnation)
+	}
+	if a.Owner != b.Owner {
+		add("owner", a.Owner, b.Owner)
 	}
 	if !slices.Equal(a.Capabilities.AddressableTypes, b.Capabilities.AddressableTypes) {
 		add("capabilities.addressable_types", a.Capabilities.AddressableTypes, b.Capabilities.AddressableTypes)

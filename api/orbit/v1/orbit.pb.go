@@ -259,8 +259,11 @@ type NodeLease struct {
 	// Secret shared by the node and the cluster; required to renew, leave and
 	// act on the node's addressable leases. Never returned by ListNodes.
 	ChallengeToken string `protobuf:"bytes,3,opt,name=challenge_token,json=challengeToken,proto3" json:"challenge_token,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// This life of the node's key: a node that joins again under the same key
+	// gets another, and the leases of its previous life are dead.
+	Incarnation   uint64 `protobuf:"varint,4,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeLease) Reset() {
@@ -314,13 +317,24 @@ func (x *NodeLease) GetChallengeToken() string {
 	return ""
 }
 
+func (x *NodeLease) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
 type Node struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            *NodeId                `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Url           string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
-	Capabilities  *NodeCapabilities      `protobuf:"bytes,3,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
-	Status        NodeStatus             `protobuf:"varint,4,opt,name=status,proto3,enum=orbit.v1.NodeStatus" json:"status,omitempty"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           *NodeId                `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Url          string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	Capabilities *NodeCapabilities      `protobuf:"bytes,3,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
+	Status       NodeStatus             `protobuf:"varint,4,opt,name=status,proto3,enum=orbit.v1.NodeStatus" json:"status,omitempty"`
+	ExpiresAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// The node's current incarnation (see NodeLease.incarnation).
+	Incarnation uint64 `protobuf:"varint,6,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	// The identity that joined the node ("kind:name"), empty when anonymous.
+	Owner         string `protobuf:"bytes,7,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -388,6 +402,20 @@ func (x *Node) GetExpiresAt() *timestamppb.Timestamp {
 		return x.ExpiresAt
 	}
 	return nil
+}
+
+func (x *Node) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
+func (x *Node) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
 }
 
 type JoinRequest struct {
@@ -1081,9 +1109,11 @@ type AddressableLease struct {
 	RenewAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=renew_at,json=renewAt,proto3" json:"renew_at,omitempty"`
 	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	// Fencing epoch: only grows for a reference.
-	Epoch         uint64 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Epoch uint64 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The incarnation of node the lease was granted to.
+	NodeIncarnation uint64 `protobuf:"varint,7,opt,name=node_incarnation,json=nodeIncarnation,proto3" json:"node_incarnation,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *AddressableLease) Reset() {
@@ -1154,6 +1184,13 @@ func (x *AddressableLease) GetExpiresAt() *timestamppb.Timestamp {
 func (x *AddressableLease) GetEpoch() uint64 {
 	if x != nil {
 		return x.Epoch
+	}
+	return 0
+}
+
+func (x *AddressableLease) GetNodeIncarnation() uint64 {
+	if x != nil {
+		return x.NodeIncarnation
 	}
 	return 0
 }
@@ -1759,19 +1796,22 @@ const file_orbit_v1_orbit_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"8\n" +
 	"\x06NodeId\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\tR\x03key\"\xa6\x01\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"\xc8\x01\n" +
 	"\tNodeLease\x129\n" +
 	"\n" +
 	"expires_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x125\n" +
 	"\brenew_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\arenewAt\x12'\n" +
-	"\x0fchallenge_token\x18\x03 \x01(\tR\x0echallengeToken\"\xe3\x01\n" +
+	"\x0fchallenge_token\x18\x03 \x01(\tR\x0echallengeToken\x12 \n" +
+	"\vincarnation\x18\x04 \x01(\x04R\vincarnation\"\x9b\x02\n" +
 	"\x04Node\x12 \n" +
 	"\x02id\x18\x01 \x01(\v2\x10.orbit.v1.NodeIdR\x02id\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12>\n" +
 	"\fcapabilities\x18\x03 \x01(\v2\x1a.orbit.v1.NodeCapabilitiesR\fcapabilities\x12,\n" +
 	"\x06status\x18\x04 \x01(\x0e2\x14.orbit.v1.NodeStatusR\x06status\x129\n" +
 	"\n" +
-	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x98\x01\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12 \n" +
+	"\vincarnation\x18\x06 \x01(\x04R\vincarnation\x12\x14\n" +
+	"\x05owner\x18\a \x01(\tR\x05owner\"\x98\x01\n" +
 	"\vJoinRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x19\n" +
 	"\bnode_key\x18\x02 \x01(\tR\anodeKey\x12\x10\n" +
@@ -1817,7 +1857,7 @@ const file_orbit_v1_orbit_proto_rawDesc = "" +
 	"\x14AddressableReference\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12*\n" +
-	"\x03key\x18\x03 \x01(\v2\x18.orbit.v1.AddressableKeyR\x03key\"\xb9\x02\n" +
+	"\x03key\x18\x03 \x01(\v2\x18.orbit.v1.AddressableKeyR\x03key\"\xe4\x02\n" +
 	"\x10AddressableLease\x12<\n" +
 	"\treference\x18\x01 \x01(\v2\x1e.orbit.v1.AddressableReferenceR\treference\x12$\n" +
 	"\x04node\x18\x02 \x01(\v2\x10.orbit.v1.NodeIdR\x04node\x129\n" +
@@ -1826,7 +1866,8 @@ const file_orbit_v1_orbit_proto_rawDesc = "" +
 	"\brenew_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\arenewAt\x129\n" +
 	"\n" +
 	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x14\n" +
-	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\"T\n" +
+	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\x12)\n" +
+	"\x10node_incarnation\x18\a \x01(\x04R\x0fnodeIncarnation\"T\n" +
 	"\x14LocateOrPlaceRequest\x12<\n" +
 	"\treference\x18\x01 \x01(\v2\x1e.orbit.v1.AddressableReferenceR\treference\"a\n" +
 	"\x15LocateOrPlaceResponse\x120\n" +
