@@ -10,6 +10,7 @@ import (
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
 	"github.com/orbit-go/orbit/internal/cas"
 	"github.com/orbit-go/orbit/persistence"
+	"github.com/orbit-go/orbit/server/audit"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -72,34 +73,43 @@ func (s *Server) locateOrPlace(ctx context.Context, ref orbit.AddressableReferen
 			if alive {
 				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(lease)}, false, nil
 			}
+			ev := audit.Event{Kind: audit.Takeover, Namespace: ref.Namespace, Reference: ref.String(),
+				PreviousNode: lease.Node.Key, EpochBefore: lease.Epoch}
 			target, err := s.pickNode(ctx, ref, lease)
 			if err != nil {
-				return nil, false, err
+				return nil, false, s.audited(ctx, ev, err)
 			}
+			ev.Node, ev.Incarnation = target.ID.Key, target.Lease.Incarnation
 			nl, err := s.addrs.Takeover(ctx, ref, lease.Node, lease.Epoch, target.ID, s.timings.AddressableLeaseTTL,
 				persistence.OfIncarnation(target.Lease.Incarnation))
 			if err == nil {
 				s.metrics.placements.WithLabelValues("takeover").Inc()
+				ev.EpochAfter = nl.Epoch
+				_ = s.audited(ctx, ev, nil)
 				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(nl), Placed: true}, false, nil
 			}
 			if !errors.Is(err, orbit.ErrConflict) && !errors.Is(err, orbit.ErrFenced) {
-				return nil, false, toStatus(err)
+				return nil, false, s.audited(ctx, ev, toStatus(err))
 			}
 			return nil, true, nil // someone else moved it first: judge again
 		case errors.Is(err, orbit.ErrNotFound):
+			ev := audit.Event{Kind: audit.Place, Namespace: ref.Namespace, Reference: ref.String()}
 			target, err := s.pickNode(ctx, ref, orbit.AddressableLease{})
 			if err != nil {
-				return nil, false, err
+				return nil, false, s.audited(ctx, ev, err)
 			}
+			ev.Node, ev.Incarnation = target.ID.Key, target.Lease.Incarnation
 			nl, err := s.addrs.Place(ctx, ref, target.ID, s.timings.AddressableLeaseTTL,
 				persistence.OfIncarnation(target.Lease.Incarnation))
 			if err == nil {
 				s.metrics.placements.WithLabelValues("new").Inc()
+				ev.EpochAfter = nl.Epoch
+				_ = s.audited(ctx, ev, nil)
 				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(nl), Placed: true}, false, nil
 			}
 			var lc *orbit.LeaseConflictError
 			if !errors.As(err, &lc) {
-				return nil, false, toStatus(err)
+				return nil, false, s.audited(ctx, ev, toStatus(err))
 			}
 			// Another server placed it first: its lease is the answer if
 			// its holder is alive; judge again.
@@ -202,25 +212,30 @@ func (s *Server) holderRequest(ctx context.Context, r *orbitv1.AddressableRefere
 
 func (a *addressableService) RenewLease(ctx context.Context, req *orbitv1.RenewLeaseRequest) (*orbitv1.RenewLeaseResponse, error) {
 	ref, node, self, err := a.s.holderRequest(ctx, req.GetReference(), req.GetNode(), req.GetChallengeToken())
+	ev := leaseEvent(audit.RenewRefused, ref, node)
+	ev.EpochBefore = req.GetEpoch()
 	if err != nil {
-		return nil, err
+		return nil, a.s.auditedHolder(ctx, ev, err)
 	}
 	l, err := a.s.addrs.Renew(ctx, ref, node, req.GetEpoch(), a.s.timings.AddressableLeaseTTL, self)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, a.s.audited(ctx, ev, toStatus(err))
 	}
+	a.s.metrics.leaseRenewals.Inc()
 	return &orbitv1.RenewLeaseResponse{Lease: leaseToProto(l)}, nil
 }
 
 func (a *addressableService) Abandon(ctx context.Context, req *orbitv1.AbandonRequest) (*orbitv1.AbandonResponse, error) {
 	ref, node, self, err := a.s.holderRequest(ctx, req.GetReference(), req.GetNode(), req.GetChallengeToken())
+	ev := leaseEvent(audit.Abandon, ref, node)
+	ev.EpochBefore = req.GetEpoch()
 	if err != nil {
-		return nil, err
+		return nil, a.s.auditedHolder(ctx, ev, err)
 	}
 	if err := a.s.addrs.Release(ctx, ref, node, req.GetEpoch(), self); err != nil {
-		return nil, toStatus(err)
+		return nil, a.s.audited(ctx, ev, toStatus(err))
 	}
-	return &orbitv1.AbandonResponse{}, nil
+	return &orbitv1.AbandonResponse{}, a.s.audited(ctx, ev, nil)
 }
 
 func (a *addressableService) ListLeases(ctx context.Context, req *orbitv1.ListLeasesRequest) (*orbitv1.ListLeasesResponse, error) {

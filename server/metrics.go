@@ -19,6 +19,8 @@ type rpcMetrics struct {
 	requests       *prometheus.CounterVec
 	duration       *prometheus.HistogramVec
 	placements     *prometheus.CounterVec
+	nodeRenewals   prometheus.Counter // successful renewals: counted, not audited
+	leaseRenewals  prometheus.Counter
 	swept          prometheus.Counter
 	providerHealth *prometheus.GaugeVec
 	methods        sync.Map // full method -> *methodMetrics
@@ -48,7 +50,12 @@ func newRPCMetrics(r prometheus.Registerer) *rpcMetrics {
 			Help: "Health of each default provider: 0 healthy, 1 degraded, 2 unhealthy.",
 		}, []string{"provider"}),
 	}
-	r.MustRegister(m.requests, m.duration, m.placements, m.swept, m.providerHealth)
+	renewals := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "orbit", Subsystem: "server", Name: "lease_renewals_total",
+		Help: "Successful lease renewals, by kind (node, addressable); refused ones are in the audit log.",
+	}, []string{"kind"})
+	m.nodeRenewals, m.leaseRenewals = renewals.WithLabelValues("node"), renewals.WithLabelValues("addressable")
+	r.MustRegister(m.requests, m.duration, m.placements, renewals, m.swept, m.providerHealth)
 	return m
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/orbit-go/orbit"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
 	"github.com/orbit-go/orbit/persistence"
+	"github.com/orbit-go/orbit/server/audit"
 	"github.com/orbit-go/orbit/server/auth"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -50,19 +51,24 @@ func (n *nodeService) Join(ctx context.Context, req *orbitv1.JoinRequest) (*orbi
 	if who := auth.FromContext(ctx); who.Kind != auth.Anonymous {
 		info.Owner = who.String()
 	}
+	ev := nodeEvent(audit.NodeJoin, id)
 	if err := info.Validate(); err != nil {
-		return nil, toStatus(err)
+		return nil, s.audited(ctx, ev, toStatus(err))
 	}
 	joined, err := s.nodes.Join(ctx, info)
 	if errors.Is(err, orbit.ErrConflict) {
-		return nil, status.Errorf(codes.AlreadyExists, "node %s is already a live member of the cluster", id)
+		return nil, s.audited(ctx, ev, status.Errorf(codes.AlreadyExists, "node %s is already a live member of the cluster", id))
 	}
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, s.audited(ctx, ev, toStatus(err))
 	}
 	info = joined
 	s.cache.invalidate(id.Namespace)
-	s.log.Info("node joined", "node", id.String(), "url", info.URL, "types", caps.AddressableTypes)
+	ev.Incarnation = info.Lease.Incarnation
+	_ = s.audited(ctx, ev, nil)
+	who := auth.FromContext(ctx)
+	s.log.Debug("node joined", "node", id.String(), "url", info.URL, "types", caps.AddressableTypes,
+		"identity", who.String(), "peer", who.Peer)
 	return &orbitv1.JoinResponse{Id: orbitv1.NodeIDToProto(id), Lease: nodeLeaseToProto(info.Lease)}, nil
 }
 
@@ -73,8 +79,9 @@ func (n *nodeService) RenewLease(ctx context.Context, req *orbitv1.RenewNodeLeas
 	}
 	l, err := n.s.nodes.RenewLease(ctx, id, req.GetChallengeToken(), n.s.timings.NodeLeaseTTL)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, n.s.audited(ctx, nodeEvent(audit.NodeRenewRefused, id), toStatus(err))
 	}
+	n.s.metrics.nodeRenewals.Inc()
 	return &orbitv1.RenewNodeLeaseResponse{Lease: nodeLeaseToProto(l)}, nil
 }
 
@@ -104,14 +111,16 @@ func (n *nodeService) Leave(ctx context.Context, req *orbitv1.LeaveRequest) (*or
 	if err != nil {
 		return nil, err
 	}
+	ev := nodeEvent(audit.NodeLeave, id)
 	self, err := s.authenticate(ctx, id, req.GetChallengeToken())
 	if err != nil {
-		return nil, err
+		return nil, s.audited(ctx, ev, err)
 	}
+	ev.Incarnation = self.Lease.Incarnation
 	// Leave the cluster first, so no new placement picks this node, then
 	// release what it holds.
 	if err := s.nodes.Remove(ctx, id); err != nil {
-		return nil, toStatus(err)
+		return nil, s.audited(ctx, ev, toStatus(err))
 	}
 	s.cache.invalidate(id.Namespace)
 	released := 0
@@ -119,7 +128,8 @@ func (n *nodeService) Leave(ctx context.Context, req *orbitv1.LeaveRequest) (*or
 	for {
 		page, err := s.addrs.ListByNode(ctx, id, req2)
 		if err != nil {
-			return nil, toStatus(fmt.Errorf("node %s left, releasing its leases: %w", id, err))
+			ev.Count = int64(released)
+			return nil, s.audited(ctx, ev, toStatus(fmt.Errorf("node %s left, releasing its leases: %w", id, err)))
 		}
 		for _, l := range page.Leases {
 			if err := s.addrs.Release(ctx, l.Reference, id, l.Epoch, persistence.OfIncarnation(self.Lease.Incarnation)); err == nil {
@@ -131,6 +141,8 @@ func (n *nodeService) Leave(ctx context.Context, req *orbitv1.LeaveRequest) (*or
 		}
 		req2.PageToken = page.NextPageToken
 	}
+	ev.Count = int64(released)
+	_ = s.audited(ctx, ev, nil)
 	s.log.Info("node left", "node", id.String(), "released_leases", released)
 	return &orbitv1.LeaveResponse{ReleasedLeases: int32(released)}, nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/orbit-go/orbit/clock"
 	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/persistence/config"
+	"github.com/orbit-go/orbit/server/audit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
@@ -90,6 +91,7 @@ type Builder struct {
 	tls         *tls.Config
 	logger      *slog.Logger
 	promReg     *prometheus.Registry
+	audit       audit.Auditor
 	err         error
 }
 
@@ -161,6 +163,7 @@ type Server struct {
 	prom    *prometheus.Registry
 	metrics *rpcMetrics
 	cache   *nodeCache
+	audit   audit.Auditor // nil: no audit log
 
 	mu       sync.Mutex
 	lis      net.Listener
@@ -232,12 +235,16 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	}
 	s.cache = newNodeCache(s.nodes, s.clock, s.timings.NodeCacheTTL)
 	s.metrics = newRPCMetrics(s.prom)
+	if err := s.setupAudit(b); err != nil {
+		return nil, s.fail(ctx, fmt.Errorf("audit metrics: %w", err))
+	}
 
 	codec := &lenientCodec{} // this server's decode errors, taken by its interceptors
 	opts := []grpc.ServerOption{
 		grpc.ForceServerCodec(codec),
-		grpc.ChainUnaryInterceptor(codec.decodeCheckUnary, s.metrics.unary),
-		grpc.ChainStreamInterceptor(codec.decodeCheckStream, s.metrics.stream),
+		// Metrics first, so a request refused as malformed is counted.
+		grpc.ChainUnaryInterceptor(s.metrics.unary, codec.decodeCheckUnary),
+		grpc.ChainStreamInterceptor(s.metrics.stream, codec.decodeCheckStream),
 	}
 	if b.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(b.tls)))

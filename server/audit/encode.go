@@ -10,7 +10,8 @@ import (
 // fixed: time, event, outcome, code, reason, identity, peer, namespace,
 // reference, node, incarnation, previous_node, epoch_before, epoch_after,
 // from, to, count; zero fields other than time, event, outcome and
-// identity are left out.
+// identity are left out. incarnation is a decimal string (a random 64-bit
+// number); epochs and count are JSON numbers.
 func appendJSON(b []byte, e *Event) []byte {
 	b = append(b, `{"time":"`...)
 	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
@@ -24,7 +25,13 @@ func appendJSON(b []byte, e *Event) []byte {
 	b = appendStr(b, "namespace", e.Namespace, false)
 	b = appendStr(b, "reference", e.Reference, false)
 	b = appendStr(b, "node", e.Node, false)
-	b = appendUint(b, "incarnation", e.Incarnation)
+	if e.Incarnation != 0 {
+		// A random 64-bit number: a string, as protojson writes it, so
+		// that readers decoding numbers as float64 do not round it.
+		b = append(b, `,"incarnation":"`...)
+		b = strconv.AppendUint(b, e.Incarnation, 10)
+		b = append(b, '"')
+	}
 	b = appendStr(b, "previous_node", e.PreviousNode, false)
 	b = appendUint(b, "epoch_before", e.EpochBefore)
 	b = appendUint(b, "epoch_after", e.EpochAfter)
