@@ -209,7 +209,7 @@ func TestAuditScriptedSession(t *testing.T) {
 		g := got[i]
 		reason, _ := g["reason"].(string)
 		delete(g, "reason")
-		w["identity"], w["peer"] = "anonymous", a.local
+		w["log"], w["identity"], w["peer"] = "audit", "anonymous", a.local
 		if !equalJSON(g, w) {
 			t.Errorf("event %d:\n got %v\nwant %v", i, g, w)
 		}

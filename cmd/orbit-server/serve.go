@@ -16,6 +16,7 @@ import (
 
 	"github.com/orbit-go/orbit/persistence/config"
 	"github.com/orbit-go/orbit/server"
+	"github.com/orbit-go/orbit/server/audit"
 	"github.com/spf13/cobra"
 )
 
@@ -146,8 +147,20 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if tlsCfg != nil {
 		b = b.WithTLS(tlsCfg)
 	}
+	// The audit log is closed (flushed) after srv.Stop has drained the
+	// calls that record in it.
+	auditLog, err := audit.Open(cfg.Server.Audit, audit.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := auditLog.Close(); err != nil {
+			log.Error("closing the audit log", "error", err)
+		}
+	}()
+	b = b.WithAudit(auditLog)
 	log.Info("starting orbit-server", "version", buildVersion(), "config", configSource(f), "defaults",
-		cfg.Defaults.Addressable+"/"+cfg.Defaults.Cluster)
+		cfg.Defaults.Addressable+"/"+cfg.Defaults.Cluster, "audit", auditDescription(cfg.Server.Audit))
 	srv, err := b.Build(ctx)
 	if err != nil {
 		return err
@@ -161,6 +174,14 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
 	defer cancel()
 	return srv.Stop(sctx)
+}
+
+// auditDescription is where the audit log goes, for the start line.
+func auditDescription(c *config.AuditConfig) string {
+	if c.SinkOrDefault() == config.AuditSinkFile {
+		return "file " + c.Path
+	}
+	return c.SinkOrDefault()
 }
 
 func configSource(f serveFlags) string {

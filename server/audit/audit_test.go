@@ -74,7 +74,7 @@ func TestRecordWritesOneJSONLine(t *testing.T) {
 	buf.mu.Lock()
 	got := buf.b.String()
 	buf.mu.Unlock()
-	want := `{"time":"2026-12-03T10:00:00.123456789Z","event":"addressable.takeover","outcome":"ok","identity":"token:deployer",` +
+	want := `{"time":"2026-12-03T10:00:00.123456789Z","log":"audit","event":"addressable.takeover","outcome":"ok","identity":"token:deployer",` +
 		`"peer":"127.0.0.1:5000","namespace":"default","reference":"default/Greeter/alice","node":"b","incarnation":"9",` +
 		`"previous_node":"a","epoch_before":3,"epoch_after":4}` + "\n"
 	if got != want {

@@ -7,7 +7,8 @@ import (
 )
 
 // appendJSON appends e as one JSON object and a newline. Field order is
-// fixed: time, event, outcome, code, reason, identity, peer, namespace,
+// fixed: time, log (always "audit": it tells the line from the server's
+// own JSON logs on a shared stderr), event, outcome, code, reason, identity, peer, namespace,
 // reference, node, incarnation, previous_node, epoch_before, epoch_after,
 // from, to, count; zero fields other than time, event, outcome and
 // identity are left out. incarnation is a decimal string (a random 64-bit
@@ -15,7 +16,7 @@ import (
 func appendJSON(b []byte, e *Event) []byte {
 	b = append(b, `{"time":"`...)
 	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, '"')
+	b = append(b, `","log":"audit"`...)
 	b = appendStr(b, "event", string(e.Kind), true)
 	b = appendStr(b, "outcome", string(e.Outcome), true)
 	b = appendStr(b, "code", e.Code, false)
