@@ -140,13 +140,16 @@ func nonEmpty(s string) any {
 	return s
 }
 
-// blockingWriter holds every Write until released.
+// blockingWriter holds every Write until released, and says when the
+// first one started.
 type blockingWriter struct {
-	release chan struct{}
+	release, entered chan struct{}
+	once             sync.Once
 	syncBuffer
 }
 
 func (b *blockingWriter) Write(p []byte) (int, error) {
+	b.once.Do(func() { close(b.entered) })
 	<-b.release
 	return b.syncBuffer.Write(p)
 }
@@ -154,16 +157,16 @@ func (b *blockingWriter) Write(p []byte) (int, error) {
 // A full queue never blocks Record: the events are dropped, counted in
 // the metric, and the next line written says how many were lost.
 func TestFullQueueDropsAndCounts(t *testing.T) {
-	w := &blockingWriter{release: make(chan struct{})}
+	w := &blockingWriter{release: make(chan struct{}), entered: make(chan struct{})}
 	l := audit.New(w, audit.WithQueueSize(4))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(l)
 	// The writer takes the first event and blocks writing it; 4 more fill
 	// the queue; everything after is dropped.
 	l.Record(bg, audit.Event{Kind: audit.Place, Outcome: audit.OK, Node: "first"})
-	deadline := time.Now().Add(10 * time.Second)
-	for testutil.ToFloat64(queueLen(l)) != 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond) // wait for the writer to take it (not a threshold)
+	<-w.entered
+	if q := testutil.ToFloat64(queueLen(l)); q != 0 {
+		t.Fatalf("queue length %v while the first write blocks, want 0", q)
 	}
 	for range 4 + 10 {
 		l.Record(bg, audit.Event{Kind: audit.Place, Outcome: audit.OK})

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/orbit-go/orbit/clock"
 	"github.com/orbit-go/orbit/server/auth"
@@ -15,6 +16,12 @@ import (
 // DefaultQueueSize is the number of events the queue holds when no size is
 // given: at about 300 bytes an event, 2.5 MB at most.
 const DefaultQueueSize = 8192
+
+// batchDelay is how long the writer gathers events after the first of a
+// batch before writing them: one write (and one wake-up of the writer) per
+// batch, not per event, which is what keeps the audit log's cost on a
+// busy server small. An event reaches the sink within about this delay.
+const batchDelay = 10 * time.Millisecond
 
 // maxBatch is the most bytes written in one Write (a rotated file must
 // take a batch whole: lumberjack refuses a write larger than its maximum
@@ -31,6 +38,7 @@ type Log struct {
 	closer io.Closer // the file Open opened; nil for a writer given to New
 
 	q     chan Event
+	kick  chan struct{} // the queue is half full: write now
 	flush chan chan struct{}
 	stop  chan struct{}
 	done  chan struct{}
@@ -66,7 +74,7 @@ func WithLogger(lg *slog.Logger) Option { return func(l *Log) { l.logger = lg } 
 // New starts a Log writing JSON lines to w. The caller keeps ownership of
 // w: Close flushes but does not close it.
 func New(w io.Writer, opts ...Option) *Log {
-	l := &Log{clock: clock.System{}, w: w, flush: make(chan chan struct{}),
+	l := &Log{clock: clock.System{}, w: w, kick: make(chan struct{}, 1), flush: make(chan chan struct{}),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	for _, o := range opts {
 		o(l)
@@ -104,6 +112,12 @@ func (l *Log) Record(ctx context.Context, e Event) {
 		select {
 		case l.q <- e:
 			l.mu.RUnlock()
+			if len(l.q) >= cap(l.q)/2 {
+				select {
+				case l.kick <- struct{}{}:
+				default:
+				}
+			}
 			return
 		default:
 		}
@@ -155,8 +169,9 @@ func (l *Log) Close() error {
 	return l.closeErr
 }
 
-// run is the writer: it encodes what is queued into one buffer of at most
-// maxBatch bytes and writes it in one call.
+// run is the writer: woken by an event, it waits batchDelay (less if the
+// queue fills to half, a Flush or Close comes), then encodes what is
+// queued into buffers of at most maxBatch bytes, each written in one call.
 func (l *Log) run() {
 	defer close(l.done)
 	buf := make([]byte, 0, maxBatch+4096)
@@ -204,10 +219,24 @@ func (l *Log) run() {
 			}
 		}
 	}
+	linger := time.NewTimer(batchDelay)
+	linger.Stop()
 	for {
 		select {
 		case e := <-l.q:
 			buf = appendJSON(buf, &e)
+			linger.Reset(batchDelay)
+			select {
+			case <-linger.C:
+			case <-l.kick:
+			case ack := <-l.flush:
+				drain()
+				close(ack)
+			case <-l.stop:
+				drain()
+				return
+			}
+			linger.Stop()
 			drain()
 		case ack := <-l.flush:
 			drain()
