@@ -202,6 +202,7 @@ func TestAuditScriptedSession(t *testing.T) {
 		{"time": ts(t1), "event": "node.leave", "outcome": "ok", "namespace": "default", "node": "b", "incarnation": incB},
 	}
 	got := a.events(t)
+	t.Log(a.sink.String())
 	if len(got) != len(want) {
 		t.Fatalf("%d audit events, want %d:\n%s", len(got), len(want), a.sink.String())
 	}
