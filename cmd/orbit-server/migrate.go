@@ -196,6 +196,9 @@ func runMigrate(parent context.Context, f migrateFlags, stdout, stderr io.Writer
 		runErr = fmt.Errorf("close target provider %q: %w", f.to, err)
 	}
 	printSummary(stdout, f, res, scrub)
+	if !f.dryRun {
+		auditMigration(cfg, f, res, runErr, scrub.clean, stderr)
+	}
 	switch {
 	case errors.Is(runErr, migration.ErrInterrupted):
 		fmt.Fprintf(stderr, "interrupted: %s\ncheckpoint saved to %s; run the same command again to resume\n", scrub.clean(runErr.Error()), f.checkpoint)
