@@ -75,7 +75,7 @@ func (n *nodeService) RenewLease(ctx context.Context, req *orbitv1.RenewNodeLeas
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	// The node's schedule is the server's (the directory stores a third of
+	// The node's schedule is the server's (the directory stores a sixth of
 	// the TTL, the default).
 	l.RenewAt = l.ExpiresAt.Add(-n.s.timings.NodeLeaseTTL + n.s.timings.renewInterval())
 	return &orbitv1.RenewNodeLeaseResponse{Lease: nodeLeaseToProto(l)}, nil
