@@ -11,7 +11,7 @@ import (
 //
 //	[server.auth]
 //	mode = "on"
-//	tokens = ["ops:sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]
+//	tokens = ["ops:sha256:16225f9bd861a225e7827126cd7414e690dd59c2f77c0540634a58d0b5c232f3"]
 //	token_files = ["/etc/orbit/tokens"]
 //	grants = ["ops=admin@*", "spiffe://example.org/ns/prod/*=node@prod"]
 //
