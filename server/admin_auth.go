@@ -60,6 +60,9 @@ func (s *Server) protectAdmin(h http.Handler) http.Handler {
 // warnExposure logs, loudly, each listener reachable beyond loopback while
 // auth is off, and bearer tokens accepted over plaintext beyond loopback.
 func (s *Server) warnExposure() {
+	if s.authn != nil {
+		s.log.Info("authentication on", "tokens", s.authn.TokenCount(), "grants", s.authn.Policy().Len(), "tls", s.tls != nil)
+	}
 	for _, l := range []struct{ name, addr string }{{"grpc", s.Addr()}, {"admin", s.AdminAddr()}} {
 		if l.addr == "" || isLoopback(l.addr) {
 			continue

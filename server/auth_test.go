@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 )
 
@@ -340,11 +341,14 @@ func TestAuthAdminPort(t *testing.T) {
 			t.Fatalf("GET %s: %v", path, err)
 		}
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if len(b) > 300 && resp.StatusCode != http.StatusOK {
+			b = b[:300] // failure messages stay short
+		}
 		return resp.StatusCode, string(b)
 	}
 	if code, body := get("/metrics", "", hc); code != http.StatusUnauthorized || !strings.Contains(body, `role "reader"`) {
-		t.Errorf("anonymous /metrics: %d %q", code, body)
+		t.Errorf("anonymous /metrics: %d %.200q", code, body)
 	}
 	if code, _ := get("/readyz", "", hc); code != http.StatusUnauthorized {
 		t.Errorf("anonymous /readyz: %d", code)
@@ -425,6 +429,30 @@ func TestAuthNeedsAnIdentitySource(t *testing.T) {
 		WithAuth(&config.AuthConfig{Mode: "on", Grants: []string{"x=admin@*"}}).Build(bg)
 	if err == nil || !strings.Contains(err.Error(), "no caller can be identified") {
 		t.Fatalf("Build = %v", err)
+	}
+}
+
+// Reflection describes the API to readers only, when auth is on.
+func TestAuthReflectionNeedsReader(t *testing.T) {
+	e := newAuthEnv(t, authConfig())
+	list := func(c *grpc.ClientConn) error {
+		st, err := reflectionpb.NewServerReflectionClient(c).ServerReflectionInfo(bg)
+		if err != nil {
+			return err
+		}
+		if err := st.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+			return err
+		}
+		r, err := st.Recv()
+		if err == nil && len(r.GetListServicesResponse().GetService()) == 0 {
+			t.Errorf("reflection listed no service: %v", r)
+		}
+		return err
+	}
+	wantDenied(t, "anonymous reflection", list(e.conn(t, nil, "")), codes.Unauthenticated, `role "reader" in any namespace`)
+	wantDenied(t, "client reflection", list(e.conn(t, &e.client, "")), codes.PermissionDenied, `role "reader"`)
+	if err := list(e.conn(t, &e.reader, "")); err != nil {
+		t.Fatalf("reader reflection: %v", err)
 	}
 }
 

@@ -52,6 +52,9 @@ func (a *Authenticator) SetTokens(t *Tokens) {
 	a.tokens.Store(t)
 }
 
+// TokenCount is the number of token digests in force.
+func (a *Authenticator) TokenCount() int { return a.tokens.Load().Len() }
+
 // Policy returns the grants in force.
 func (a *Authenticator) Policy() *Policy { return a.policy }
 

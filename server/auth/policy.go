@@ -66,3 +66,6 @@ func (p *Policy) Allows(id Identity, role Role, ns string) bool {
 	}
 	return false
 }
+
+// Len is the number of grants.
+func (p *Policy) Len() int { return len(p.grants) }
