@@ -156,7 +156,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		_ = srv.Stop(context.Background())
 		return err
 	}
-	go reloadTokensOnHangup(ctx, srv, log)
+	reloadTokensOnHangup(ctx, srv, log)
 	<-ctx.Done()
 	log.Info("shutting down: draining in-flight calls", "timeout", f.shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)

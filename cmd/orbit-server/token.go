@@ -87,19 +87,22 @@ func checkTokenName(name string) error {
 
 // reloadTokensOnHangup re-reads [server.auth] token_files on each SIGHUP
 // until ctx ends (token rotation without a restart; a file that fails to
-// load keeps the tokens in force and is logged).
+// load keeps the tokens in force and is logged). SIGHUP is caught from the
+// moment it returns.
 func reloadTokensOnHangup(ctx context.Context, srv *server.Server, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			if err := srv.ReloadTokens(); err != nil {
-				log.Error("SIGHUP: bearer tokens not reloaded, the previous ones stay in force", "error", err)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := srv.ReloadTokens(); err != nil {
+					log.Error("SIGHUP: bearer tokens not reloaded, the previous ones stay in force", "error", err)
+				}
 			}
 		}
-	}
+	}()
 }
