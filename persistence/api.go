@@ -114,7 +114,7 @@ type ClusterNodeDirectory interface {
 	ListAll(ctx context.Context, namespace string) ([]NodeInfo, error)
 	// CleanupExpired removes nodes whose lease expired; returns how many.
 	CleanupExpired(ctx context.Context) (int, error)
-	// RenewLease extends the node's lease to now+ttl if token matches its
+	// RenewLease extends the node's lease to now+ttl (RenewAt now+ttl/6) if token matches its
 	// challenge token (else ErrFenced) and it is unexpired (else ErrNotFound).
 	// The returned lease carries token as presented.
 	RenewLease(ctx context.Context, id NodeID, token string, ttl time.Duration) (NodeLease, error)

@@ -194,6 +194,11 @@ func (s *Server) holderRequest(ctx context.Context, r *orbitv1.AddressableRefere
 		return ref, id, persistence.LeaseOption{}, err
 	}
 	node, err := s.authenticate(ctx, id, token)
+	if status.Code(err) == codes.NotFound {
+		// The holder's node lapsed or left: whatever it held is fenced.
+		return ref, id, persistence.LeaseOption{}, status.Errorf(codes.FailedPrecondition,
+			"node %s is not a live member of the cluster (its lease lapsed or it left): its leases are fenced", id)
+	}
 	if err != nil {
 		return ref, id, persistence.LeaseOption{}, err
 	}

@@ -43,7 +43,7 @@ func (n *nodeService) Join(ctx context.Context, req *orbitv1.JoinRequest) (*orbi
 	info := orbit.NodeInfo{
 		ID: id, URL: req.GetUrl(), Capabilities: caps, Status: orbit.NodeActive,
 		Lease: orbit.NodeLease{
-			ExpiresAt: now.Add(s.timings.NodeLeaseTTL), RenewAt: now.Add(s.timings.NodeLeaseTTL / 2),
+			ExpiresAt: now.Add(s.timings.NodeLeaseTTL), RenewAt: now.Add(s.timings.renewInterval()),
 			ChallengeToken: randomHex(16),
 		},
 	}
@@ -78,6 +78,9 @@ func (n *nodeService) RenewLease(ctx context.Context, req *orbitv1.RenewNodeLeas
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	// The node's schedule is the server's (the directory stores a sixth of
+	// the TTL, the default).
+	l.RenewAt = l.ExpiresAt.Add(-n.s.timings.NodeLeaseTTL + n.s.timings.renewInterval())
 	return &orbitv1.RenewNodeLeaseResponse{Lease: nodeLeaseToProto(l)}, nil
 }
 

@@ -64,6 +64,7 @@ the final backup and exits 0.`,
 	fl.StringVar(&f.admin, "admin-addr", "127.0.0.1:9464", `admin HTTP listen address for /metrics, /healthz, /readyz (loopback unless set; ":9464" is every interface; "" disables it)`)
 	fl.StringVar(&f.dataDir, "data-dir", "data", "folder of the embedded default's disk backup (ignored with --config)")
 	fl.DurationVar(&f.timings.NodeLeaseTTL, "node-lease-ttl", f.timings.NodeLeaseTTL, "node lease: a node that stops renewing is out after this long")
+	fl.DurationVar(&f.timings.NodeRenewInterval, "node-renew-interval", 0, "how often nodes renew their lease; the rest of the TTL rides out server deaths and backend blips (0: a sixth of --node-lease-ttl)")
 	fl.DurationVar(&f.timings.AddressableLeaseTTL, "addressable-lease-ttl", f.timings.AddressableLeaseTTL, "addressable lease duration (renewed by its holder)")
 	fl.DurationVar(&f.timings.SweepInterval, "sweep-interval", f.timings.SweepInterval, "how often expired nodes and leases are cleaned up")
 	fl.DurationVar(&f.timings.NodeCacheTTL, "node-cache-ttl", f.timings.NodeCacheTTL, "staleness allowed in the server's view of live nodes")
