@@ -22,7 +22,7 @@ type rule struct {
 
 func nodeNS(id *orbitv1.NodeId) string { return id.GetNamespace() }
 
-// Rules is the method -> role table, the contract documented in
+// rules is the method -> role table, the contract documented in
 // docs/security-auth.md. A method not in it requires admin.
 var rules = map[string]rule{
 	orbitv1.NodeService_Join_FullMethodName: {role: Node, namespaces: func(r any) []string {
