@@ -25,6 +25,7 @@ import (
 	"github.com/orbit-go/orbit/clock"
 	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/persistence/config"
+	"github.com/orbit-go/orbit/server/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
@@ -107,6 +108,7 @@ type Builder struct {
 	clock       clock.Clock
 	timings     Timings
 	tls         *tls.Config
+	auth        *config.AuthConfig
 	logger      *slog.Logger
 	promReg     *prometheus.Registry
 	err         error
@@ -180,6 +182,9 @@ type Server struct {
 	prom    *prometheus.Registry
 	metrics *rpcMetrics
 	cache   *nodeCache
+	tls     *tls.Config         // gRPC's, also the admin listener's
+	authn   *auth.Authenticator // nil: auth off
+	authCfg *config.AuthConfig
 
 	mu       sync.Mutex
 	lis      net.Listener
@@ -252,11 +257,16 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	s.cache = newNodeCache(s.nodes, s.clock, s.timings.NodeCacheTTL)
 	s.metrics = newRPCMetrics(s.prom)
 
+	s.tls, s.authCfg = b.tls, b.auth
+	if s.authn, err = buildAuth(b.auth, b.tls, b.namespace); err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	authUnary, authStream := s.authInterceptors()
 	codec := &lenientCodec{} // this server's decode errors, taken by its interceptors
 	opts := []grpc.ServerOption{
 		grpc.ForceServerCodec(codec),
-		grpc.ChainUnaryInterceptor(codec.decodeCheckUnary, s.metrics.unary),
-		grpc.ChainStreamInterceptor(codec.decodeCheckStream, s.metrics.stream),
+		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{codec.decodeCheckUnary, s.metrics.unary}, authUnary...)...),
+		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{codec.decodeCheckStream, s.metrics.stream}, authStream...)...),
 	}
 	if b.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(b.tls)))
@@ -311,6 +321,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	s.log.Info("orbit server started", "grpc", lis.Addr().String(), "admin", s.AdminAddr(), "namespace", s.namespace,
 		"node_lease_ttl", s.timings.NodeLeaseTTL, "addressable_lease_ttl", s.timings.AddressableLeaseTTL)
+	s.warnExposure()
 	return nil
 }
 
@@ -333,7 +344,8 @@ func (s *Server) listenAll() error {
 			return fmt.Errorf("server: admin listen on %s: %w", s.adminAddr, err)
 		}
 		s.adminLis = al
-		s.http = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		al = s.adminListener(al)
+		s.http = &http.Server{Handler: s.protectAdmin(s.adminHandler()), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := s.http.Serve(al); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("admin listener stopped", "error", err)
