@@ -212,6 +212,8 @@ func (n *nodeService) WatchNodes(req *orbitv1.WatchNodesRequest, stream orbitv1.
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-n.s.stopping:
+			return status.Error(codes.Unavailable, "server shutting down: watch again on another server")
 		case <-t.C:
 		}
 	}

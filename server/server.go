@@ -194,6 +194,9 @@ type Server struct {
 	wg       sync.WaitGroup
 	started  bool
 	stopped  bool
+	// stopping is closed when Stop begins, so that endless streams
+	// (WatchNodes) end and the drain does not wait for them.
+	stopping chan struct{}
 	ready    bool
 }
 
@@ -212,7 +215,8 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	if err := (orbit.NodeID{Namespace: b.namespace, Key: "x"}).Validate(); err != nil {
 		return nil, fmt.Errorf("server: namespace: %w", err)
 	}
-	s := &Server{namespace: b.namespace, timings: b.timings, clock: b.clock, log: b.logger, listen: b.listen, adminAddr: b.admin, prom: b.promReg}
+	s := &Server{namespace: b.namespace, timings: b.timings, clock: b.clock, log: b.logger, listen: b.listen, adminAddr: b.admin, prom: b.promReg,
+		stopping: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -442,6 +446,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.stopped = true
 	started := s.started
 	s.mu.Unlock()
+	close(s.stopping)
 	if started {
 		s.health.Shutdown()
 		done := make(chan struct{})
