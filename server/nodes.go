@@ -44,7 +44,7 @@ func (n *nodeService) Join(ctx context.Context, req *orbitv1.JoinRequest) (*orbi
 	info := orbit.NodeInfo{
 		ID: id, URL: req.GetUrl(), Capabilities: caps, Status: orbit.NodeActive,
 		Lease: orbit.NodeLease{
-			ExpiresAt: now.Add(s.timings.NodeLeaseTTL), RenewAt: now.Add(s.timings.NodeLeaseTTL / 2),
+			ExpiresAt: now.Add(s.timings.NodeLeaseTTL), RenewAt: now.Add(s.timings.renewInterval()),
 			ChallengeToken: randomHex(16),
 		},
 	}
@@ -77,10 +77,16 @@ func (n *nodeService) RenewLease(ctx context.Context, req *orbitv1.RenewNodeLeas
 	if err != nil {
 		return nil, err
 	}
+	if err := n.s.checkOwner(ctx, id); err != nil {
+		return nil, err
+	}
 	l, err := n.s.nodes.RenewLease(ctx, id, req.GetChallengeToken(), n.s.timings.NodeLeaseTTL)
 	if err != nil {
 		return nil, n.s.audited(ctx, nodeEvent(audit.NodeRenewRefused, id), toStatus(err))
 	}
+	// The node's schedule is the server's (the directory stores a sixth of
+	// the TTL, the default).
+	l.RenewAt = l.ExpiresAt.Add(-n.s.timings.NodeLeaseTTL + n.s.timings.renewInterval())
 	n.s.metrics.nodeRenewals.Inc()
 	return &orbitv1.RenewNodeLeaseResponse{Lease: nodeLeaseToProto(l)}, nil
 }
@@ -92,7 +98,7 @@ func (n *nodeService) RenewLease(ctx context.Context, req *orbitv1.RenewNodeLeas
 func (s *Server) authenticate(ctx context.Context, id orbit.NodeID, token string) (orbit.NodeInfo, error) {
 	if v, err := s.cache.get(ctx, id.Namespace); err == nil {
 		if n, ok := v.byKey[id.Key]; ok && n.Live(s.clock.Now()) && n.Lease.TokenMatches(token) {
-			return n, nil
+			return ownedBy(ctx, n)
 		}
 	}
 	n, err := s.nodes.Get(ctx, id)
@@ -102,7 +108,7 @@ func (s *Server) authenticate(ctx context.Context, id orbit.NodeID, token string
 	if !n.Lease.TokenMatches(token) {
 		return orbit.NodeInfo{}, status.Errorf(codes.FailedPrecondition, "node %s: challenge token does not match", id)
 	}
-	return n, nil
+	return ownedBy(ctx, n)
 }
 
 func (n *nodeService) Leave(ctx context.Context, req *orbitv1.LeaveRequest) (*orbitv1.LeaveResponse, error) {
@@ -218,6 +224,8 @@ func (n *nodeService) WatchNodes(req *orbitv1.WatchNodesRequest, stream orbitv1.
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-n.s.stopping:
+			return status.Error(codes.Unavailable, "server shutting down: watch again on another server")
 		case <-t.C:
 		}
 	}

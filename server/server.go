@@ -26,6 +26,7 @@ import (
 	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/persistence/config"
 	"github.com/orbit-go/orbit/server/audit"
+	"github.com/orbit-go/orbit/server/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
@@ -50,6 +51,22 @@ type Timings struct {
 	NodeCacheTTL time.Duration
 	// HealthInterval: how often the default providers' health is checked.
 	HealthInterval time.Duration
+	// NodeRenewInterval: how long after a join or a renewal a node is asked
+	// to renew (the RenewAt the server answers). The rest of the lease is
+	// the node's time to retry through a server's death or a backend blip:
+	// a shorter interval rides out longer blips at the cost of more
+	// renewals; failover time depends on NodeLeaseTTL only. 0 means a sixth
+	// of NodeLeaseTTL (0.5 s of 3 s: 2.5 s of trouble absorbed, two renewals
+	// a second per node).
+	NodeRenewInterval time.Duration
+}
+
+// renewInterval is NodeRenewInterval, or its default.
+func (t Timings) renewInterval() time.Duration {
+	if t.NodeRenewInterval > 0 {
+		return t.NodeRenewInterval
+	}
+	return t.NodeLeaseTTL / 6
 }
 
 // DefaultTimings: a node that stops renewing has its addressables
@@ -73,6 +90,9 @@ func (t Timings) validate() error {
 			return fmt.Errorf("server: %s must be positive, got %s", name, d)
 		}
 	}
+	if t.NodeRenewInterval < 0 || t.NodeRenewInterval >= t.NodeLeaseTTL {
+		return fmt.Errorf("server: node renew interval (%s) must be >= 0 (0: a sixth of the TTL) and shorter than the node lease TTL (%s)", t.NodeRenewInterval, t.NodeLeaseTTL)
+	}
 	if t.NodeCacheTTL >= t.NodeLeaseTTL {
 		return fmt.Errorf("server: node cache TTL (%s) must be shorter than the node lease TTL (%s)", t.NodeCacheTTL, t.NodeLeaseTTL)
 	}
@@ -89,6 +109,7 @@ type Builder struct {
 	clock       clock.Clock
 	timings     Timings
 	tls         *tls.Config
+	auth        *config.AuthConfig
 	logger      *slog.Logger
 	promReg     *prometheus.Registry
 	audit       audit.Auditor
@@ -163,7 +184,10 @@ type Server struct {
 	prom    *prometheus.Registry
 	metrics *rpcMetrics
 	cache   *nodeCache
-	audit   audit.Auditor // nil: no audit log
+	audit   audit.Auditor       // nil: no audit log
+	tls     *tls.Config         // gRPC's, also the admin listener's
+	authn   *auth.Authenticator // nil: auth off
+	authCfg *config.AuthConfig
 
 	mu       sync.Mutex
 	lis      net.Listener
@@ -173,6 +197,9 @@ type Server struct {
 	wg       sync.WaitGroup
 	started  bool
 	stopped  bool
+	// stopping is closed when Stop begins, so that endless streams
+	// (WatchNodes) end and the drain does not wait for them.
+	stopping chan struct{}
 	ready    bool
 }
 
@@ -191,7 +218,8 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	if err := (orbit.NodeID{Namespace: b.namespace, Key: "x"}).Validate(); err != nil {
 		return nil, fmt.Errorf("server: namespace: %w", err)
 	}
-	s := &Server{namespace: b.namespace, timings: b.timings, clock: b.clock, log: b.logger, listen: b.listen, adminAddr: b.admin, prom: b.promReg}
+	s := &Server{namespace: b.namespace, timings: b.timings, clock: b.clock, log: b.logger, listen: b.listen, adminAddr: b.admin, prom: b.promReg,
+		stopping: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -239,12 +267,17 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 		return nil, s.fail(ctx, fmt.Errorf("audit metrics: %w", err))
 	}
 
+	s.tls, s.authCfg = b.tls, b.auth
+	if s.authn, err = buildAuth(b.auth, b.tls, b.namespace); err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	authUnary, authStream := s.authInterceptors()
 	codec := &lenientCodec{} // this server's decode errors, taken by its interceptors
 	opts := []grpc.ServerOption{
 		grpc.ForceServerCodec(codec),
 		// Metrics first, so a request refused as malformed is counted.
-		grpc.ChainUnaryInterceptor(s.metrics.unary, codec.decodeCheckUnary),
-		grpc.ChainStreamInterceptor(s.metrics.stream, codec.decodeCheckStream),
+		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.metrics.unary, codec.decodeCheckUnary}, authUnary...)...),
+		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{s.metrics.stream, codec.decodeCheckStream}, authStream...)...),
 	}
 	if b.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(b.tls)))
@@ -299,6 +332,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	s.log.Info("orbit server started", "grpc", lis.Addr().String(), "admin", s.AdminAddr(), "namespace", s.namespace,
 		"node_lease_ttl", s.timings.NodeLeaseTTL, "addressable_lease_ttl", s.timings.AddressableLeaseTTL)
+	s.warnExposure()
 	return nil
 }
 
@@ -321,7 +355,8 @@ func (s *Server) listenAll() error {
 			return fmt.Errorf("server: admin listen on %s: %w", s.adminAddr, err)
 		}
 		s.adminLis = al
-		s.http = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		al = s.adminListener(al)
+		s.http = &http.Server{Handler: s.protectAdmin(s.adminHandler()), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := s.http.Serve(al); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("admin listener stopped", "error", err)
@@ -418,6 +453,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.stopped = true
 	started := s.started
 	s.mu.Unlock()
+	close(s.stopping)
 	if started {
 		s.health.Shutdown()
 		done := make(chan struct{})
