@@ -1,0 +1,45 @@
+package server_test
+
+import (
+	"strings"
+	"testing"
+
+	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
+	"github.com/orbit-go/orbit/server"
+	"github.com/orbit-go/orbit/server/audit"
+	"github.com/orbit-go/orbit/server/auth/authtest"
+)
+
+// With auth on, audit events name the authenticated caller: the SPIFFE ID
+// of a node's certificate, the name of a bearer token; never the token.
+func TestAuditNamesAuthenticatedIdentity(t *testing.T) {
+	sink := &lockedBuffer{}
+	log := audit.New(sink)
+	t.Cleanup(func() { _ = log.Close() })
+	e := &authEnv{pki: authtest.NewPKI(t), logs: &syncBuffer{}}
+	e.node1 = e.pki.Issue(t, authtest.Names{URI: []string{"spiffe://example.org/ns/x/node1"}})
+	e.srv = startServer(t, server.NewBuilder().WithNamespace("x").WithListenAddress("127.0.0.1:0").
+		WithTLS(e.pki.ServerTLS(t)).WithAuth(authConfig()).WithAudit(log).WithLogger(quiet))
+
+	nodeConn := e.conn(t, &e.node1, "")
+	if _, err := orbitv1.NewNodeServiceClient(nodeConn).Join(bg, &orbitv1.JoinRequest{NodeKey: "n1", Url: "grpc://127.0.0.1:1",
+		Capabilities: &orbitv1.NodeCapabilities{AddressableTypes: []string{"Greeter"}}}); err != nil {
+		t.Fatal(err)
+	}
+	ops := e.conn(t, nil, opsToken)
+	if _, err := orbitv1.NewAddressableServiceClient(ops).LocateOrPlace(bg, &orbitv1.LocateOrPlaceRequest{Reference: sref("", "Greeter", "alice")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := log.Flush(bg); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(sink.String()), "\n")
+	if len(lines) != 2 ||
+		!strings.Contains(lines[0], `"event":"node.join","outcome":"ok","identity":"certificate:spiffe://example.org/ns/x/node1","peer":"127.0.0.1:`) ||
+		!strings.Contains(lines[1], `"event":"addressable.place","outcome":"ok","identity":"token:ops","peer":"127.0.0.1:`) {
+		t.Fatalf("audit log:\n%s", sink.String())
+	}
+	if strings.Contains(sink.String(), opsToken) {
+		t.Fatal("the audit log shows a bearer token")
+	}
+}
