@@ -78,7 +78,7 @@ func (n *nodeService) RenewLease(ctx context.Context, req *orbitv1.RenewNodeLeas
 		return nil, err
 	}
 	if err := n.s.checkOwner(ctx, id); err != nil {
-		return nil, err
+		return nil, n.s.audited(ctx, nodeEvent(audit.NodeRenewRefused, id), err)
 	}
 	l, err := n.s.nodes.RenewLease(ctx, id, req.GetChallengeToken(), n.s.timings.NodeLeaseTTL)
 	if err != nil {
