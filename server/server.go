@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -31,6 +32,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 )
 
@@ -90,6 +92,7 @@ type Builder struct {
 	tls         *tls.Config
 	logger      *slog.Logger
 	promReg     *prometheus.Registry
+	limits      Limits
 	err         error
 }
 
@@ -162,6 +165,12 @@ type Server struct {
 	metrics *rpcMetrics
 	cache   *nodeCache
 
+	limits   Limits
+	codec    *lenientCodec
+	rate     *rateLimiter
+	watches  *watchLimiter
+	deadline *deadline
+
 	mu       sync.Mutex
 	lis      net.Listener
 	http     *http.Server
@@ -182,13 +191,17 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	if err := b.timings.validate(); err != nil {
 		return nil, err
 	}
+	limits := b.limits.withDefaults()
+	if err := limits.validate(); err != nil {
+		return nil, err
+	}
 	if b.namespace == "" {
 		return nil, errors.New("server: namespace must not be empty")
 	}
 	if err := (orbit.NodeID{Namespace: b.namespace, Key: "x"}).Validate(); err != nil {
 		return nil, fmt.Errorf("server: namespace: %w", err)
 	}
-	s := &Server{namespace: b.namespace, timings: b.timings, clock: b.clock, log: b.logger, listen: b.listen, adminAddr: b.admin, prom: b.promReg}
+	s := &Server{namespace: b.namespace, timings: b.timings, clock: b.clock, log: b.logger, listen: b.listen, adminAddr: b.admin, prom: b.promReg, limits: limits}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -233,12 +246,9 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	s.cache = newNodeCache(s.nodes, s.clock, s.timings.NodeCacheTTL)
 	s.metrics = newRPCMetrics(s.prom)
 
-	codec := &lenientCodec{} // this server's decode errors, taken by its interceptors
-	opts := []grpc.ServerOption{
-		grpc.ForceServerCodec(codec),
-		grpc.ChainUnaryInterceptor(codec.decodeCheckUnary, s.metrics.unary),
-		grpc.ChainStreamInterceptor(codec.decodeCheckStream, s.metrics.stream),
-	}
+	s.codec = &lenientCodec{} // this server's decode errors, taken by its interceptors
+	opts := append([]grpc.ServerOption{grpc.ForceServerCodec(s.codec)}, s.transportLimits()...)
+	opts = append(opts, s.interceptors()...)
 	if b.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(b.tls)))
 	}
@@ -249,6 +259,51 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	return s, nil
+}
+
+// interceptors is the one place the interceptor chain is built, outermost
+// first:
+//
+//	recovery      a handler panic is logged and answered Internal
+//	metrics       every call counted, malformed and refused ones included
+//	decode check  a request that failed to decode answered InvalidArgument
+//	              (and its decoding error forgotten)
+//	auth          (the auth interceptor goes here)
+//	in flight     calls in progress on all connections (max_streams)
+//	rate limit    per-caller token bucket (rate_per_second, rate_burst)
+//	deadline      storage calls of a unary request bounded (backend_timeout)
+//	join admission  Join refused beyond max_nodes_per_namespace, max_namespaces
+//	handler
+func (s *Server) interceptors() []grpc.ServerOption {
+	recUnary, recStream := recoveryInterceptors(s.log)
+	flight := &inFlight{max: int64(s.limits.MaxStreams)}
+	s.rate = newRateLimiter(s.limits.RatePerSecond, s.limits.RateBurst, s.limits.RateCallers)
+	s.watches = newWatchLimiter(s.limits.MaxWatchesPerCaller, s.limits.MaxWatches)
+	s.deadline = &deadline{timeout: s.limits.BackendTimeout}
+	admission := newJoinAdmission(s)
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(recUnary, s.metrics.unary, s.codec.decodeCheckUnary,
+			// auth interceptor goes here
+			flight.unary, s.rate.unary, s.deadline.unary, admission.unary),
+		grpc.ChainStreamInterceptor(recStream, s.metrics.stream, s.codec.decodeCheckStream,
+			// auth interceptor goes here
+			flight.stream, s.rate.stream, s.deadline.stream),
+	}
+}
+
+// transportLimits are the limits gRPC enforces itself: message sizes,
+// streams per connection, keepalive.
+func (s *Server) transportLimits() []grpc.ServerOption {
+	l := s.limits
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(l.MaxRecvMessageBytes),
+		grpc.MaxSendMsgSize(l.MaxSendMessageBytes),
+		grpc.MaxConcurrentStreams(uint32(min(l.MaxStreamsPerConnection, math.MaxUint32))),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: l.KeepaliveMinPingInterval, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: l.MaxConnectionIdle, Time: l.KeepaliveTime, Timeout: l.KeepaliveTimeout,
+		}),
+	}
 }
 
 func (s *Server) fail(ctx context.Context, err error) error {
