@@ -416,7 +416,9 @@ func TestPanicAnsweredInternal(t *testing.T) {
 
 // blockingNodes is a cluster directory whose listings hang until their
 // context ends (a stuck backend).
-type blockingNodes struct{ persistence.ClusterNodeDirectory }
+type blockingNodes struct {
+	persistence.ClusterNodeDirectory
+}
 
 func (blockingNodes) ListAll(ctx context.Context, _ string) ([]orbit.NodeInfo, error) {
 	<-ctx.Done()
