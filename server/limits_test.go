@@ -60,7 +60,9 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-func newLimited(t testing.TB, l Limits, hook func(ctx context.Context, method string)) *limited {
+// newLimited builds and starts the server; hook (may be nil) runs before
+// each handler, and prepare (optional) edits the built server before Start.
+func newLimited(t testing.TB, l Limits, hook func(ctx context.Context, method string), prepare ...func(*Server)) *limited {
 	t.Helper()
 	cfg, err := config.NewBuilder().WithMemory("memory", config.DefaultMemoryConfig(), true).Build()
 	if err != nil {
@@ -78,6 +80,9 @@ func newLimited(t testing.TB, l Limits, hook func(ctx context.Context, method st
 		t.Fatal(err)
 	}
 	s.deadline.hook = hook
+	for _, p := range prepare {
+		p(s)
+	}
 	if err := s.Start(bg); err != nil {
 		t.Fatal(err)
 	}
@@ -442,8 +447,7 @@ func TestBackendDeadline(t *testing.T) {
 			deadlines = append(deadlines, time.Until(d))
 			mu.Unlock()
 		}
-	})
-	l.s.nodes = blockingNodes{l.s.nodes}
+	}, func(s *Server) { s.nodes = blockingNodes{s.nodes} })
 	_, err := l.nodes().ListNodes(bg, &orbitv1.ListNodesRequest{}) // no client deadline
 	wantStatus(t, "ListNodes on a stuck backend", err, codes.DeadlineExceeded)
 	st, err := l.nodes().WatchNodes(bg, &orbitv1.WatchNodesRequest{})
@@ -496,4 +500,44 @@ func TestInFlightAndMessageSize(t *testing.T) {
 	big.Url = "grpc://" + strings.Repeat("h", 2000) + ":1"
 	_, err = l.nodes().Join(bg, big)
 	wantStatus(t, "request above max_recv_message_bytes", err, codes.ResourceExhausted)
+}
+
+// MaxStreamsPerConnection is HTTP/2's stream limit: with the one slot of a
+// connection held by a call, the next call on that connection waits (and
+// here ends at its own deadline) while another connection is served.
+func TestStreamsPerConnection(t *testing.T) {
+	hold := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	l := newLimited(t, Limits{MaxStreamsPerConnection: 1}, func(ctx context.Context, method string) {
+		if method == orbitv1.NodeService_ListNodes_FullMethodName {
+			entered <- struct{}{}
+			<-hold
+		}
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.nodes().ListNodes(bg, &orbitv1.ListNodesRequest{})
+		done <- err
+	}()
+	<-entered
+	ctx, cancel := context.WithTimeout(bg, 200*time.Millisecond)
+	defer cancel()
+	_, err := l.nodes().Join(ctx, joinReq("default", "n"))
+	wantStatus(t, "second call on a connection with one slot", err, codes.DeadlineExceeded)
+	conn2, err := grpc.NewClient(l.s.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	if _, err := orbitv1.NewNodeServiceClient(conn2).Join(bg, joinReq("default", "n")); err != nil {
+		t.Fatalf("call on another connection: %v", err)
+	}
+	close(hold)
+	if err := <-done; err != nil {
+		t.Fatalf("held call: %v", err)
+	}
+	list, err := l.s.nodes.ListAll(bg, "default")
+	if err != nil || len(list) != 1 {
+		t.Fatalf("%d nodes (%v): the waiting join must not have run", len(list), err)
+	}
 }

@@ -298,7 +298,7 @@ func (s *Server) transportLimits() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(l.MaxRecvMessageBytes),
 		grpc.MaxSendMsgSize(l.MaxSendMessageBytes),
-		grpc.MaxConcurrentStreams(uint32(min(l.MaxStreamsPerConnection, math.MaxUint32))),
+		grpc.MaxConcurrentStreams(uint32(min(int64(l.MaxStreamsPerConnection), math.MaxUint32))),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: l.KeepaliveMinPingInterval, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionIdle: l.MaxConnectionIdle, Time: l.KeepaliveTime, Timeout: l.KeepaliveTimeout,
