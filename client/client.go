@@ -32,8 +32,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// Client is a connection to one Orbit server. Create it with Dial and
-// release it with Close.
+// Client is a connection to the servers of an Orbit cluster. Create it
+// with Dial and release it with Close.
 type Client struct {
 	conn   *grpc.ClientConn
 	nodes  orbitv1.NodeServiceClient
@@ -47,13 +47,22 @@ type Client struct {
 	joined map[*Node]struct{} // nodes joined through this client and not yet left
 }
 
-// Dial connects to the server at target ("host:port", or any gRPC target
-// such as "unix:///path") and, unless WithConnectTimeout(0) is given, waits
-// until the connection is ready: until ctx is done, or for the connect
-// timeout (default 10 s) if ctx has no deadline. A server that cannot be
-// reached in time is an error wrapping orbit.ErrUnavailable. The
-// connection is plaintext unless WithTLS or a credentials dial option is
-// given.
+// Dial connects to the servers of target and, unless WithConnectTimeout(0)
+// is given, waits until one of them is ready: until ctx is done, or for
+// the connect timeout (default 10 s) if ctx has no deadline. A cluster
+// that cannot be reached in time is an error wrapping orbit.ErrUnavailable.
+// The connection is plaintext unless WithTLS or a credentials dial option
+// is given.
+//
+// target is one gRPC target — "host:port" or "dns:///name:port" (every
+// address the name resolves to is a server), "unix:///path" — or several
+// servers as "host:port,host:port,...". Calls are balanced over the
+// servers that are ready and healthy, the calls that are safe to repeat
+// are retried on another server when one is unavailable, and a call whose
+// context has a deadline waits for a ready server until then instead of
+// failing at once. Retried: LocateOrPlace, LocateOrPlaceBatch, Lookup,
+// the renewals, Leave, ListNodes, ListLeases and WatchNodes; not Join or
+// Abandon, whose repetition after a lost reply is not harmless.
 func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 	if target == "" {
 		return nil, invalid("target", "must not be empty")
@@ -71,8 +80,18 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 	if o.useTLS {
 		creds = credentials.NewTLS(o.tls)
 	}
-	dialOpts := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, o.dialOpts...)
-	conn, err := grpc.NewClient(target, dialOpts...)
+	grpcTarget, resolverOpts, err := resolveTarget(target)
+	if err != nil {
+		return nil, err
+	}
+	dialOpts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultServiceConfig(serviceConfig),
+		grpc.WithChainUnaryInterceptor(waitForReadyWithDeadline),
+		grpc.WithChainStreamInterceptor(waitForReadyWithDeadlineStream),
+	}, resolverOpts...)
+	dialOpts = append(dialOpts, o.dialOpts...)
+	conn, err := grpc.NewClient(grpcTarget, dialOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("orbit client: dial %s: %v: %w", target, err, orbit.ErrInvalidArgument)
 	}

@@ -327,3 +327,25 @@ func TestDetachedNodeFailsOver(t *testing.T) {
 		t.Fatalf("detached node reports %v", a.Err())
 	}
 }
+
+// Detach is a crash: closing the client afterwards does not leave the
+// node, which stays a member until its lease expires.
+func TestDetachedNodeIsNotLeftByClose(t *testing.T) {
+	timings := server.DefaultTimings()
+	timings.NodeLeaseTTL = time.Minute // the lease must outlive the test
+	srv := startServer(t, timings)
+	c := dial(t, srv)
+	a := joinGreeter(t, c, "a", nil)
+	a.Detach()
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	other := dial(t, srv)
+	nodes, err := other.ListNodes(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 1 || nodes[0].ID != a.ID() {
+		t.Fatalf("after Detach and Close the cluster has %v; want the detached node %s still a member", nodes, a.ID())
+	}
+}

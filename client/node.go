@@ -160,10 +160,14 @@ func (n *Node) stopRenewal() {
 
 // Detach stops the background renewal without leaving the cluster, as if the
 // process had crashed: the server drops the node once its lease expires and
-// places its addressables elsewhere. OnLeaseLost is not called. The node
-// may still Leave (while its lease is live) and act on its addressable
-// leases. Meant for tests and failover drills.
-func (n *Node) Detach() { n.stopRenewal() }
+// places its addressables elsewhere. OnLeaseLost is not called, and
+// Client.Close no longer leaves the node. The node may still Leave
+// explicitly (while its lease is live) and act on its addressable leases.
+// Meant for tests and failover drills.
+func (n *Node) Detach() {
+	n.stopRenewal()
+	n.c.forget(n)
+}
 
 // Leave stops the background renewal and leaves the cluster: the server
 // releases the node's addressable leases. Leaving a node the server no

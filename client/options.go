@@ -1,8 +1,12 @@
 package client
 
 import (
+	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/orbit-go/orbit/clock"
@@ -137,3 +141,64 @@ func WithRenewBackoff(min, max time.Duration) Option {
 		return nil
 	}
 }
+
+// WithBearerToken sends token with every call, as gRPC metadata
+// "authorization: Bearer TOKEN", for a server with [server.auth] mode "on".
+// Like grpc's own per-RPC credentials that require transport security, it
+// is never sent over a plaintext connection: Dial without transport
+// security fails (orbit.ErrInvalidArgument) before anything is sent. Use it with WithTLS (or
+// WithInsecureBearerToken on loopback in tests). The token is never
+// logged or part of an error.
+func WithBearerToken(token string) Option { return bearerOption(token, true) }
+
+// WithInsecureBearerToken is WithBearerToken that also sends the token
+// over plaintext: anyone on the path can read and reuse it. For loopback
+// tests only.
+func WithInsecureBearerToken(token string) Option { return bearerOption(token, false) }
+
+// WithBearerTokenFile reads the token of WithBearerToken from path when
+// Dial runs (surrounding white space trimmed): the file an orchestrator
+// mounts. (For a token in an environment variable, pass
+// WithBearerToken(os.Getenv(NAME)).)
+func WithBearerTokenFile(path string) Option {
+	return func(o *options) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("orbit client: bearer token file: %w", err)
+		}
+		if err := bearerOption(strings.TrimSpace(string(b)), true)(o); err != nil {
+			return fmt.Errorf("orbit client: bearer token file %s: %w", path, err)
+		}
+		return nil
+	}
+}
+
+func bearerOption(token string, requireTLS bool) Option {
+	return func(o *options) error {
+		if token == "" {
+			return invalid("bearer_token", "must not be empty")
+		}
+		for _, r := range token {
+			if r < 0x21 || r > 0x7e {
+				return invalid("bearer_token", "must be printable ASCII without spaces (the token is not shown)")
+			}
+		}
+		o.dialOpts = append(o.dialOpts, grpc.WithPerRPCCredentials(bearerCreds{token: token, requireTLS: requireTLS}))
+		return nil
+	}
+}
+
+// bearerCreds are per-RPC credentials carrying a bearer token.
+type bearerCreds struct {
+	token      string
+	requireTLS bool
+}
+
+func (b bearerCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+
+func (b bearerCreds) RequireTransportSecurity() bool { return b.requireTLS }
+
+// String hides the token from %v of the options.
+func (b bearerCreds) String() string { return "bearer token (not shown)" }

@@ -13,7 +13,7 @@ import (
 // The background renewal of a node lease.
 //
 // Timing comes from the server: the loop sleeps until the lease's RenewAt
-// (half the TTL on the Orbit server), read against the client's clock, then
+// (a sixth of the TTL by default on the Orbit server), read against the client's clock, then
 // renews. A transient failure (Unavailable, DeadlineExceeded, Internal, ...)
 // is retried with jittered exponential backoff, each attempt bounded by the
 // time left on the lease, until the lease expires. A permanent failure

@@ -48,6 +48,12 @@ type AddressableDirectory interface {
 	Takeover(ctx context.Context, ref AddressableReference, from NodeID, fromEpoch uint64, to NodeID, ttl time.Duration, opts ...LeaseOption) (AddressableLease, error)
 	// Get returns the unexpired lease of ref, or ErrNotFound.
 	Get(ctx context.Context, ref AddressableReference) (AddressableLease, error)
+	// GetMany returns the unexpired leases of refs, one per reference in
+	// order; a reference without one gets the zero AddressableLease
+	// (Epoch 0). One round trip per 1,000 references on backends with the
+	// batch capability. An invalid reference fails the call, naming its
+	// index (refs[i]).
+	GetMany(ctx context.Context, refs []AddressableReference) ([]AddressableLease, error)
 	// Renew extends the lease to now+ttl; only the holder presenting its
 	// epoch may: otherwise ErrFenced (or ErrNotFound if there is no live lease).
 	// With OfIncarnation, a lease granted to another incarnation of node is
@@ -114,7 +120,7 @@ type ClusterNodeDirectory interface {
 	ListAll(ctx context.Context, namespace string) ([]NodeInfo, error)
 	// CleanupExpired removes nodes whose lease expired; returns how many.
 	CleanupExpired(ctx context.Context) (int, error)
-	// RenewLease extends the node's lease to now+ttl if token matches its
+	// RenewLease extends the node's lease to now+ttl (RenewAt now+ttl/6) if token matches its
 	// challenge token (else ErrFenced) and it is unexpired (else ErrNotFound).
 	// The returned lease carries token as presented.
 	RenewLease(ctx context.Context, id NodeID, token string, ttl time.Duration) (NodeLease, error)

@@ -107,7 +107,7 @@ func (d *nodes) RenewLease(ctx context.Context, id NodeID, token string, ttl tim
 		return NodeLease{}, err
 	}
 	n, err := d.holderCAS(ctx, "renew", id, token, func(n *NodeInfo, now time.Time) {
-		n.Lease.RenewAt, n.Lease.ExpiresAt = now.Add(ttl/2), now.Add(ttl)
+		n.Lease.RenewAt, n.Lease.ExpiresAt = now.Add(ttl/6), now.Add(ttl)
 	})
 	if err != nil {
 		return NodeLease{}, err

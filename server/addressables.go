@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/orbit-go/orbit"
@@ -29,31 +28,6 @@ func (a *addressableService) LocateOrPlace(ctx context.Context, req *orbitv1.Loc
 		return nil, err
 	}
 	return a.s.locateOrPlace(ctx, ref)
-}
-
-// MaxBatch is the most references one LocateOrPlaceBatch call accepts.
-const MaxBatch = 1000
-
-// LocateOrPlaceBatch answers each reference as LocateOrPlace would, in
-// order; a failing reference gets its own code and message.
-func (a *addressableService) LocateOrPlaceBatch(ctx context.Context, req *orbitv1.LocateOrPlaceBatchRequest) (*orbitv1.LocateOrPlaceBatchResponse, error) {
-	refs := req.GetReferences()
-	if len(refs) > MaxBatch {
-		return nil, status.Errorf(codes.InvalidArgument, "references: %d in one batch, the limit is %d", len(refs), MaxBatch)
-	}
-	out := &orbitv1.LocateOrPlaceBatchResponse{Results: make([]*orbitv1.LocateOrPlaceResult, len(refs))}
-	for i, r := range refs {
-		res := &orbitv1.LocateOrPlaceResult{}
-		resp, err := a.LocateOrPlace(ctx, &orbitv1.LocateOrPlaceRequest{Reference: r})
-		if err != nil {
-			st := status.Convert(err)
-			res.Code, res.Message = int32(st.Code()), fmt.Sprintf("references[%d]: %s", i, st.Message())
-		} else {
-			res.Lease, res.Placed = resp.Lease, resp.Placed
-		}
-		out.Results[i] = res
-	}
-	return out, nil
 }
 
 // locatePolicy bounds the rounds of one locate-or-place that keeps finding
@@ -194,6 +168,11 @@ func (s *Server) holderRequest(ctx context.Context, r *orbitv1.AddressableRefere
 		return ref, id, persistence.LeaseOption{}, err
 	}
 	node, err := s.authenticate(ctx, id, token)
+	if status.Code(err) == codes.NotFound {
+		// The holder's node lapsed or left: whatever it held is fenced.
+		return ref, id, persistence.LeaseOption{}, status.Errorf(codes.FailedPrecondition,
+			"node %s is not a live member of the cluster (its lease lapsed or it left): its leases are fenced", id)
+	}
 	if err != nil {
 		return ref, id, persistence.LeaseOption{}, err
 	}

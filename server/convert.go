@@ -78,6 +78,14 @@ func nodeLeaseToProto(l orbit.NodeLease) *orbitv1.NodeLease {
 }
 
 // toStatus maps a persistence error to a gRPC status with a clear message.
+//
+// The code says what the caller may do: the semantic sentinels first (bad
+// argument, absent, fenced, conflict, capacity, unsupported, corrupt), then
+// DeadlineExceeded (the backend or the caller's deadline ran out), then
+// Unavailable for any backend failure, and Canceled last: a backend error
+// whose chain keeps a cancelled dial (the Redis client's, after a
+// partition heals) is a backend failure, not a cancellation by the caller,
+// whose own cancellation gRPC reports to it anyway.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
@@ -87,10 +95,6 @@ func toStatus(err error) error {
 	}
 	code := codes.Internal
 	switch {
-	case errors.Is(err, context.Canceled):
-		code = codes.Canceled
-	case errors.Is(err, context.DeadlineExceeded):
-		code = codes.DeadlineExceeded
 	case errors.Is(err, orbit.ErrInvalidArgument):
 		code = codes.InvalidArgument
 	case errors.Is(err, orbit.ErrNotFound):
@@ -99,14 +103,18 @@ func toStatus(err error) error {
 		code = codes.FailedPrecondition
 	case errors.Is(err, orbit.ErrConflict):
 		code = codes.Aborted
-	case errors.Is(err, orbit.ErrUnavailable), errors.Is(err, orbit.ErrClosed):
-		code = codes.Unavailable
 	case errors.Is(err, orbit.ErrCapacity):
 		code = codes.ResourceExhausted
 	case errors.Is(err, orbit.ErrUnsupported):
 		code = codes.Unimplemented
 	case errors.Is(err, orbit.ErrCorrupt):
 		code = codes.DataLoss
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	case errors.Is(err, orbit.ErrUnavailable), errors.Is(err, orbit.ErrClosed):
+		code = codes.Unavailable
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
 	}
 	return status.Error(code, err.Error())
 }

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"strings"
 	"testing"
 
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
@@ -37,6 +38,12 @@ func TestRejoinedNodeCannotInheritLeases(t *testing.T) {
 	// The node's lease lapses (the addressable lease, 60 s, does not), and
 	// someone joins under the same key from elsewhere.
 	c.clock.Advance(4 * server.DefaultTimings().NodeLeaseTTL)
+	// A holder whose node lapsed is fenced (not "not found": its lease
+	// record is still there, it just no longer belongs to a live node).
+	_, err = addrs.RenewLease(bg, &orbitv1.RenewLeaseRequest{Reference: victim, Node: first.Id, Epoch: placed.Lease.Epoch, ChallengeToken: first.Lease.ChallengeToken})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "not a live member") {
+		t.Fatalf("renewal by a lapsed holder = %v, want FailedPrecondition naming it not a live member", err)
+	}
 	again, err := nodes.Join(bg, &orbitv1.JoinRequest{NodeKey: "node-c", Url: "grpc://127.0.0.1:2",
 		Capabilities: &orbitv1.NodeCapabilities{AddressableTypes: []string{"Greeter"}}})
 	if err != nil {

@@ -46,7 +46,7 @@ func (n *nodeService) Join(ctx context.Context, req *orbitv1.JoinRequest) (*orbi
 	info := orbit.NodeInfo{
 		ID: id, URL: req.GetUrl(), Capabilities: caps, Status: orbit.NodeActive,
 		Lease: orbit.NodeLease{
-			ExpiresAt: now.Add(s.timings.NodeLeaseTTL), RenewAt: now.Add(s.timings.NodeLeaseTTL / 2),
+			ExpiresAt: now.Add(s.timings.NodeLeaseTTL), RenewAt: now.Add(s.timings.renewInterval()),
 			ChallengeToken: randomHex(16),
 		},
 	}
@@ -74,10 +74,16 @@ func (n *nodeService) RenewLease(ctx context.Context, req *orbitv1.RenewNodeLeas
 	if err != nil {
 		return nil, err
 	}
+	if err := n.s.checkOwner(ctx, id); err != nil {
+		return nil, err
+	}
 	l, err := n.s.nodes.RenewLease(ctx, id, req.GetChallengeToken(), n.s.timings.NodeLeaseTTL)
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	// The node's schedule is the server's (the directory stores a sixth of
+	// the TTL, the default).
+	l.RenewAt = l.ExpiresAt.Add(-n.s.timings.NodeLeaseTTL + n.s.timings.renewInterval())
 	return &orbitv1.RenewNodeLeaseResponse{Lease: nodeLeaseToProto(l)}, nil
 }
 
@@ -88,7 +94,7 @@ func (n *nodeService) RenewLease(ctx context.Context, req *orbitv1.RenewNodeLeas
 func (s *Server) authenticate(ctx context.Context, id orbit.NodeID, token string) (orbit.NodeInfo, error) {
 	if v, err := s.cache.get(ctx, id.Namespace); err == nil {
 		if n, ok := v.byKey[id.Key]; ok && n.Live(s.clock.Now()) && n.Lease.TokenMatches(token) {
-			return n, nil
+			return ownedBy(ctx, n)
 		}
 	}
 	n, err := s.nodes.Get(ctx, id)
@@ -98,7 +104,7 @@ func (s *Server) authenticate(ctx context.Context, id orbit.NodeID, token string
 	if !n.Lease.TokenMatches(token) {
 		return orbit.NodeInfo{}, status.Errorf(codes.FailedPrecondition, "node %s: challenge token does not match", id)
 	}
-	return n, nil
+	return ownedBy(ctx, n)
 }
 
 func (n *nodeService) Leave(ctx context.Context, req *orbitv1.LeaveRequest) (*orbitv1.LeaveResponse, error) {

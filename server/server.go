@@ -17,6 +17,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/orbit-go/orbit/clock"
 	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/persistence/config"
+	"github.com/orbit-go/orbit/server/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
@@ -51,6 +53,22 @@ type Timings struct {
 	NodeCacheTTL time.Duration
 	// HealthInterval: how often the default providers' health is checked.
 	HealthInterval time.Duration
+	// NodeRenewInterval: how long after a join or a renewal a node is asked
+	// to renew (the RenewAt the server answers). The rest of the lease is
+	// the node's time to retry through a server's death or a backend blip:
+	// a shorter interval rides out longer blips at the cost of more
+	// renewals; failover time depends on NodeLeaseTTL only. 0 means a sixth
+	// of NodeLeaseTTL (0.5 s of 3 s: 2.5 s of trouble absorbed, two renewals
+	// a second per node).
+	NodeRenewInterval time.Duration
+}
+
+// renewInterval is NodeRenewInterval, or its default.
+func (t Timings) renewInterval() time.Duration {
+	if t.NodeRenewInterval > 0 {
+		return t.NodeRenewInterval
+	}
+	return t.NodeLeaseTTL / 6
 }
 
 // DefaultTimings: a node that stops renewing has its addressables
@@ -74,6 +92,9 @@ func (t Timings) validate() error {
 			return fmt.Errorf("server: %s must be positive, got %s", name, d)
 		}
 	}
+	if t.NodeRenewInterval < 0 || t.NodeRenewInterval >= t.NodeLeaseTTL {
+		return fmt.Errorf("server: node renew interval (%s) must be >= 0 (0: a sixth of the TTL) and shorter than the node lease TTL (%s)", t.NodeRenewInterval, t.NodeLeaseTTL)
+	}
 	if t.NodeCacheTTL >= t.NodeLeaseTTL {
 		return fmt.Errorf("server: node cache TTL (%s) must be shorter than the node lease TTL (%s)", t.NodeCacheTTL, t.NodeLeaseTTL)
 	}
@@ -90,6 +111,7 @@ type Builder struct {
 	clock       clock.Clock
 	timings     Timings
 	tls         *tls.Config
+	auth        *config.AuthConfig
 	logger      *slog.Logger
 	promReg     *prometheus.Registry
 	limits      Limits
@@ -164,6 +186,9 @@ type Server struct {
 	prom    *prometheus.Registry
 	metrics *rpcMetrics
 	cache   *nodeCache
+	tls     *tls.Config         // gRPC's, also the admin listener's
+	authn   *auth.Authenticator // nil: auth off
+	authCfg *config.AuthConfig
 
 	limits   Limits
 	codec    *lenientCodec
@@ -246,6 +271,10 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	s.cache = newNodeCache(s.nodes, s.clock, s.timings.NodeCacheTTL)
 	s.metrics = newRPCMetrics(s.prom)
 
+	s.tls, s.authCfg = b.tls, b.auth
+	if s.authn, err = buildAuth(b.auth, b.tls, b.namespace); err != nil {
+		return nil, s.fail(ctx, err)
+	}
 	s.codec = &lenientCodec{} // this server's decode errors, taken by its interceptors
 	opts := append([]grpc.ServerOption{grpc.ForceServerCodec(s.codec)}, s.transportLimits()...)
 	opts = append(opts, s.interceptors()...)
@@ -268,7 +297,7 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 //	metrics       every call counted, malformed and refused ones included
 //	decode check  a request that failed to decode answered InvalidArgument
 //	              (and its decoding error forgotten)
-//	auth          (the auth interceptor goes here)
+//	auth          caller identified and authorized (server/auth; none when off)
 //	in flight     calls in progress on all connections (max_streams)
 //	rate limit    per-caller token bucket (rate_per_second, rate_burst)
 //	deadline      storage calls of a unary request bounded (backend_timeout)
@@ -276,18 +305,21 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 //	handler
 func (s *Server) interceptors() []grpc.ServerOption {
 	recUnary, recStream := recoveryInterceptors(s.log)
+	authUnary, authStream := s.authInterceptors()
 	flight := &inFlight{max: int64(s.limits.MaxStreams)}
 	s.rate = newRateLimiter(s.limits.RatePerSecond, s.limits.RateBurst, s.limits.RateCallers)
 	s.watches = newWatchLimiter(s.limits.MaxWatchesPerCaller, s.limits.MaxWatches)
 	s.deadline = &deadline{timeout: s.limits.BackendTimeout}
 	admission := newJoinAdmission(s)
 	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(recUnary, s.metrics.unary, s.codec.decodeCheckUnary,
-			// auth interceptor goes here
-			flight.unary, s.rate.unary, s.deadline.unary, admission.unary),
-		grpc.ChainStreamInterceptor(recStream, s.metrics.stream, s.codec.decodeCheckStream,
-			// auth interceptor goes here
-			flight.stream, s.rate.stream, s.deadline.stream),
+		grpc.ChainUnaryInterceptor(slices.Concat(
+			[]grpc.UnaryServerInterceptor{recUnary, s.metrics.unary, s.codec.decodeCheckUnary},
+			authUnary, // none when auth is off
+			[]grpc.UnaryServerInterceptor{flight.unary, s.rate.unary, s.deadline.unary, admission.unary})...),
+		grpc.ChainStreamInterceptor(slices.Concat(
+			[]grpc.StreamServerInterceptor{recStream, s.metrics.stream, s.codec.decodeCheckStream},
+			authStream,
+			[]grpc.StreamServerInterceptor{flight.stream, s.rate.stream, s.deadline.stream})...),
 	}
 }
 
@@ -347,6 +379,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	s.log.Info("orbit server started", "grpc", lis.Addr().String(), "admin", s.AdminAddr(), "namespace", s.namespace,
 		"node_lease_ttl", s.timings.NodeLeaseTTL, "addressable_lease_ttl", s.timings.AddressableLeaseTTL)
+	s.warnExposure()
 	return nil
 }
 
@@ -369,7 +402,8 @@ func (s *Server) listenAll() error {
 			return fmt.Errorf("server: admin listen on %s: %w", s.adminAddr, err)
 		}
 		s.adminLis = al
-		s.http = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		al = s.adminListener(al)
+		s.http = &http.Server{Handler: s.protectAdmin(s.adminHandler()), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := s.http.Serve(al); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("admin listener stopped", "error", err)

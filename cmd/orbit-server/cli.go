@@ -80,7 +80,7 @@ addressable (actor), as a lease. No addressable is ever active on two nodes.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCmd(), newConfigCmd(), newCheckCmd(), newVersionCmd(), newCompositeCmd(), newMigrateCmd())
+	root.AddCommand(newServeCmd(), newConfigCmd(), newCheckCmd(), newVersionCmd(), newCompositeCmd(), newMigrateCmd(), newTokenCmd())
 	return root
 }
 

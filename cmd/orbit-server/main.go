@@ -8,6 +8,7 @@
 //	orbit-server migrate --config FILE --from A --to B copy both directories between two providers
 //	orbit-server composite status|failback --config FILE --provider NAME
 //	                                                   inspect or fail back a Composite provider
+//	orbit-server token new NAME | token hash NAME     make a bearer token / the digest line [server.auth] stores
 //	orbit-server version                               print the version and the compiled-in providers
 package main
 

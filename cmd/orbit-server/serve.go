@@ -61,9 +61,10 @@ the final backup and exits 0.`,
 	fl.StringVar(&f.namespace, "namespace", "default", "namespace of requests that name none")
 	fl.IntVar(&f.port, "port", 50051, "gRPC port (all interfaces)")
 	fl.StringVar(&f.listen, "listen", "", "gRPC listen address, overrides --port (e.g. 127.0.0.1:50051)")
-	fl.StringVar(&f.admin, "admin-addr", ":9464", `admin HTTP listen address for /metrics, /healthz, /readyz ("" disables it)`)
+	fl.StringVar(&f.admin, "admin-addr", "127.0.0.1:9464", `admin HTTP listen address for /metrics, /healthz, /readyz (loopback unless set; ":9464" is every interface; "" disables it)`)
 	fl.StringVar(&f.dataDir, "data-dir", "data", "folder of the embedded default's disk backup (ignored with --config)")
 	fl.DurationVar(&f.timings.NodeLeaseTTL, "node-lease-ttl", f.timings.NodeLeaseTTL, "node lease: a node that stops renewing is out after this long")
+	fl.DurationVar(&f.timings.NodeRenewInterval, "node-renew-interval", 0, "how often nodes renew their lease; the rest of the TTL rides out server deaths and backend blips (0: a sixth of --node-lease-ttl)")
 	fl.DurationVar(&f.timings.AddressableLeaseTTL, "addressable-lease-ttl", f.timings.AddressableLeaseTTL, "addressable lease duration (renewed by its holder)")
 	fl.DurationVar(&f.timings.SweepInterval, "sweep-interval", f.timings.SweepInterval, "how often expired nodes and leases are cleaned up")
 	fl.DurationVar(&f.timings.NodeCacheTTL, "node-cache-ttl", f.timings.NodeCacheTTL, "staleness allowed in the server's view of live nodes")
@@ -139,7 +140,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	b := server.NewBuilder().WithNamespace(f.namespace).WithPort(f.port).WithAdminAddress(f.admin).
-		WithPersistence(cfg).WithTimings(f.timings).WithLogger(log).
+		WithPersistence(cfg).WithTimings(f.timings).WithLogger(log).WithAuth(cfg.Server.Auth).
 		WithLimits(server.LimitsFromConfig(cfg.Server.Limits)) // [server.limits]; defaults when absent
 	if f.listen != "" {
 		b = b.WithListenAddress(f.listen)
@@ -157,6 +158,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		_ = srv.Stop(context.Background())
 		return err
 	}
+	reloadTokensOnHangup(ctx, srv, log)
 	<-ctx.Done()
 	log.Info("shutting down: draining in-flight calls", "timeout", f.shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)

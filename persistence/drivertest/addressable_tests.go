@@ -39,6 +39,7 @@ func (h Harness) runAddressableTests(t *testing.T) {
 	t.Run("ListByNodeExact", h.testListByNodeExact)
 	t.Run("StoreEpochRule", h.testStoreEpochRule)
 	t.Run("Bulk", h.testBulk)
+	t.Run("GetMany", h.testGetMany)
 	t.Run("Paginate", h.testPaginate)
 	t.Run("Namespaces", h.testNamespaces)
 	t.Run("CorruptRecord", h.testCorruptRecord)

@@ -18,6 +18,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/orbit-go/orbit/internal/testbackend/s3test"
+	"github.com/orbit-go/orbit/persistence/config"
 	"github.com/orbit-go/orbit/persistence/driver"
 	"github.com/orbit-go/orbit/persistence/s3"
 )
@@ -34,6 +35,10 @@ func open(t *testing.T, srv *s3test.Server, retention time.Duration) (*s3.Store,
 		Endpoint: srv.Endpoint, Region: srv.Region, Bucket: bucket, PathStyle: true,
 		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
 		Prefix: "p", TombstoneRetention: retention,
+		// As configured by default: versitygw's posix backend answers a
+		// transient ExistingObjectIsDirectory when a creation follows the
+		// deletion of a directory's last object (see s3's transientCodes).
+		RetryCount: config.DefaultS3Config().RetryCount,
 	})
 	if err != nil {
 		t.Fatal(err)

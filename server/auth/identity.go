@@ -29,8 +29,9 @@ const (
 
 // Identity is an authenticated (or anonymous) caller.
 type Identity struct {
-	// Name is the certificate's SPIFFE ID, first DNS or URI SAN, or subject
-	// common name; or the configured token's name; "" when anonymous.
+	// Name is the certificate's SPIFFE ID (URI SAN), else its first DNS
+	// SAN, else its subject common name (CertificateName); or the
+	// configured token's name; "" when anonymous.
 	Name string
 	// Kind is how Name was established.
 	Kind Kind

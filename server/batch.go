@@ -1,0 +1,104 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/orbit-go/orbit"
+	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// MaxBatch is the most references one LocateOrPlaceBatch call accepts.
+const MaxBatch = 1000
+
+// batchParallelism bounds how many references of one batch are placed or
+// taken over at the same time.
+const batchParallelism = 16
+
+// LocateOrPlaceBatch answers each reference as LocateOrPlace would, in
+// order; a failing reference gets its own code and message. The leases are
+// read together (one round trip per 1,000 on backends with a native batch
+// path); a reference whose holder the node cache knows alive is answered
+// from that read, the others are placed or taken over, batchParallelism at
+// a time.
+func (a *addressableService) LocateOrPlaceBatch(ctx context.Context, req *orbitv1.LocateOrPlaceBatchRequest) (*orbitv1.LocateOrPlaceBatchResponse, error) {
+	s := a.s
+	refs := req.GetReferences()
+	if len(refs) > MaxBatch {
+		return nil, status.Errorf(codes.InvalidArgument, "references: %d in one batch, the limit is %d", len(refs), MaxBatch)
+	}
+	out := &orbitv1.LocateOrPlaceBatchResponse{Results: make([]*orbitv1.LocateOrPlaceResult, len(refs))}
+	fail := func(i int, err error) {
+		st := status.Convert(err)
+		out.Results[i] = &orbitv1.LocateOrPlaceResult{Code: int32(st.Code()), Message: fmt.Sprintf("references[%d]: %s", i, st.Message())}
+	}
+	parsed := make([]orbit.AddressableReference, 0, len(refs))
+	at := make([]int, 0, len(refs)) // parsed[j] is references[at[j]]
+	for i, r := range refs {
+		ref, err := s.reference(r)
+		if err != nil {
+			fail(i, err)
+			continue
+		}
+		parsed, at = append(parsed, ref), append(at, i)
+	}
+	// One read for all; if it fails, every reference takes the slow path,
+	// which reports its own error.
+	leases, err := s.addrs.GetMany(ctx, parsed)
+	if err != nil {
+		leases = make([]orbit.AddressableLease, len(parsed))
+	}
+	var slow []int
+	first := map[string]int{} // a reference on the slow path -> its first occurrence
+	repeats := map[int]int{}  // a later occurrence -> the first
+	for j, l := range leases {
+		if l.Epoch != 0 && s.holderAliveCached(ctx, l) {
+			out.Results[at[j]] = &orbitv1.LocateOrPlaceResult{Lease: leaseToProto(l)}
+			continue
+		}
+		key := parsed[j].String()
+		if f, ok := first[key]; ok {
+			repeats[j] = f // answered as the first one is, which placed it
+			continue
+		}
+		first[key] = j
+		slow = append(slow, j)
+	}
+	var g errgroup.Group
+	g.SetLimit(batchParallelism)
+	for _, j := range slow {
+		g.Go(func() error {
+			resp, err := s.locateOrPlace(ctx, parsed[j])
+			if err != nil {
+				fail(at[j], err)
+				return nil
+			}
+			out.Results[at[j]] = &orbitv1.LocateOrPlaceResult{Lease: resp.Lease, Placed: resp.Placed}
+			return nil
+		})
+	}
+	_ = g.Wait() // the goroutines report per reference
+	for j, f := range repeats {
+		r := out.Results[at[f]]
+		out.Results[at[j]] = &orbitv1.LocateOrPlaceResult{Lease: r.Lease, Code: r.Code, Message: r.Message}
+		if r.Code != 0 {
+			fail(at[j], status.Error(codes.Code(r.Code), r.Message))
+		}
+	}
+	return out, nil
+}
+
+// holderAliveCached reports whether the node cache knows the incarnation
+// holding lease live; false means "not known alive" (the caller confirms
+// in the directory).
+func (s *Server) holderAliveCached(ctx context.Context, lease orbit.AddressableLease) bool {
+	v, err := s.cache.get(ctx, lease.Node.Namespace)
+	if err != nil {
+		return false
+	}
+	n, ok := v.byKey[lease.Node.Key]
+	return ok && n.Live(s.clock.Now()) && n.Lease.Incarnation == lease.NodeIncarnation
+}
