@@ -124,6 +124,9 @@ type ClusterNodeDirectory interface {
 	// challenge token (else ErrFenced) and it is unexpired (else ErrNotFound).
 	// The returned lease carries token as presented.
 	RenewLease(ctx context.Context, id NodeID, token string, ttl time.Duration) (NodeLease, error)
+	// WatchNodes streams the changes of namespace's node records from the
+	// backend's native watch; ErrUnsupported without one (see NodeChange).
+	WatchNodes(ctx context.Context, namespace string) (<-chan NodeChange, error)
 }
 
 // Transaction groups writes to both directories that commit atomically. It

@@ -181,3 +181,21 @@ func splitIndexKey(k string) (NodeID, string, bool) {
 	}
 	return id, lkey, true
 }
+
+// parseNodeKey is the inverse of nodeKey.
+func parseNodeKey(key string) (NodeID, error) {
+	rest, ok := strings.CutPrefix(key, nodePrefix)
+	ns, k, ok2 := strings.Cut(rest, "/")
+	if !ok || !ok2 || strings.Contains(k, "/") {
+		return NodeID{}, fmt.Errorf("node key %q: not n/<namespace>/<node>: %w", key, ErrCorrupt)
+	}
+	var id NodeID
+	var err error
+	if id.Namespace, err = unescape(ns); err != nil {
+		return NodeID{}, fmt.Errorf("node key %q: %w: %w", key, err, ErrCorrupt)
+	}
+	if id.Key, err = unescape(k); err != nil {
+		return NodeID{}, fmt.Errorf("node key %q: %w: %w", key, err, ErrCorrupt)
+	}
+	return id, nil
+}

@@ -19,6 +19,7 @@ func (h Harness) runNodeTests(t *testing.T) {
 	t.Run("JoinIncarnations", h.testJoinIncarnations)
 	t.Run("JoinRace", h.testJoinRace)
 	t.Run("TokensStoredHashed", h.testTokensStoredHashed)
+	t.Run("WatchNodes", h.testWatchNodes)
 }
 
 func mkNode(key string, status persistence.NodeStatus, expires time.Time) persistence.NodeInfo {
