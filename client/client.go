@@ -183,26 +183,39 @@ func (c *Client) LocateOrPlace(ctx context.Context, ref orbit.AddressableReferen
 }
 
 // ListNodes returns the cluster's live nodes in the client's namespace
-// (only those with status Active if activeOnly). Their Lease has ExpiresAt
-// only: challenge tokens are never listed.
+// (only those with status Active if activeOnly), in key order, asking the
+// server page by page (its default page size) until the last. Their Lease
+// has ExpiresAt only: challenge tokens are never listed. A server that
+// answers a page token it already sent is refused (the listing would not
+// end).
 func (c *Client) ListNodes(ctx context.Context, activeOnly bool) ([]orbit.NodeInfo, error) {
 	const op = "ListNodes"
 	if err := c.checkOpen(op); err != nil {
 		return nil, err
 	}
-	resp, err := c.nodes.ListNodes(ctx, &orbitv1.ListNodesRequest{Namespace: c.opts.namespace, ActiveOnly: activeOnly})
-	if err != nil {
-		return nil, mapError(op, err)
-	}
-	out := make([]orbit.NodeInfo, 0, len(resp.GetNodes()))
-	for i, n := range resp.GetNodes() {
-		info, err := nodeFromProto(fmt.Sprintf("nodes[%d]", i), n)
+	var out []orbit.NodeInfo
+	seen := map[string]bool{}
+	for token, page := "", 0; ; page++ {
+		resp, err := c.nodes.ListNodes(ctx, &orbitv1.ListNodesRequest{Namespace: c.opts.namespace, ActiveOnly: activeOnly, PageToken: token})
 		if err != nil {
-			return nil, fmt.Errorf("orbit client: %s: %w", op, err)
+			return nil, mapError(op, err)
 		}
-		out = append(out, info)
+		for i, n := range resp.GetNodes() {
+			info, err := nodeFromProto(fmt.Sprintf("page %d: nodes[%d]", page, i), n)
+			if err != nil {
+				return nil, fmt.Errorf("orbit client: %s: %w", op, err)
+			}
+			out = append(out, info)
+		}
+		token = resp.GetNextPageToken()
+		if token == "" {
+			return out, nil
+		}
+		if seen[token] {
+			return nil, fmt.Errorf("orbit client: %s: %w", op, malformed(fmt.Sprintf("page %d: next_page_token", page), "repeats a token of an earlier page"))
+		}
+		seen[token] = true
 	}
-	return out, nil
 }
 
 // ListNodeLeases returns one page of the live addressable leases held by

@@ -126,8 +126,18 @@ func toStatus(err error) error {
 // what a client sent a bad string deserves.
 
 // lenientCodec is one server's codec; bad maps a request message (pointer)
-// to its decoding error until an interceptor takes it.
+// to its decoding error until an interceptor takes it. Every message the
+// server decodes passes through decodeCheckUnary or checkedStream.RecvMsg,
+// which take its entry whatever the outcome, so the map holds only the
+// messages being decoded right now.
 type lenientCodec struct{ bad sync.Map }
+
+// pending is how many decoding errors are held (tests: 0 when idle).
+func (c *lenientCodec) pending() int {
+	n := 0
+	c.bad.Range(func(_, _ any) bool { n++; return true })
+	return n
+}
 
 func (*lenientCodec) Name() string { return "proto" }
 
@@ -173,11 +183,17 @@ type checkedStream struct {
 	codec *lenientCodec
 }
 
+// RecvMsg takes m's decoding error whatever RecvMsg answers: gRPC decodes
+// into m and may still fail afterwards (a server-streaming call whose
+// client sends a second message gets a cardinality error), and an error
+// left in the map would stay there forever (the map is keyed by m).
 func (c checkedStream) RecvMsg(m any) error {
-	if err := c.ServerStream.RecvMsg(m); err != nil {
+	err := c.ServerStream.RecvMsg(m)
+	decodeErr := c.codec.takeDecodeError(m)
+	if err != nil {
 		return err
 	}
-	return c.codec.takeDecodeError(m)
+	return decodeErr
 }
 
 // decodeCheckStream answers InvalidArgument for a stream message that failed to decode.

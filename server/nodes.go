@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/orbit-go/orbit"
@@ -153,23 +156,71 @@ func (n *nodeService) Leave(ctx context.Context, req *orbitv1.LeaveRequest) (*or
 	return &orbitv1.LeaveResponse{ReleasedLeases: int32(released)}, nil
 }
 
+// ListNodes answers one page of the namespace's live nodes, in key order.
+// The page token is the last key sent (encoded), so paging is stable while
+// nodes join and leave: a node is sent at most once, and one present for
+// the whole listing is sent exactly once.
 func (n *nodeService) ListNodes(ctx context.Context, req *orbitv1.ListNodesRequest) (*orbitv1.ListNodesResponse, error) {
-	ns := n.s.namespaceOr(req.GetNamespace())
+	s := n.s
+	ns := s.namespaceOr(req.GetNamespace())
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0:
+		return nil, status.Errorf(codes.InvalidArgument, "page_size: is %d, must be >= 0", size)
+	case size == 0:
+		size = s.limits.DefaultListPageSize
+	case size > s.limits.MaxListPageSize:
+		size = s.limits.MaxListPageSize
+	}
+	after, err := decodeNodePageToken(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
 	var list []orbit.NodeInfo
-	var err error
 	if req.GetActiveOnly() {
-		list, err = n.s.nodes.ListActive(ctx, ns)
+		list, err = s.nodes.ListActive(ctx, ns)
 	} else {
-		list, err = n.s.nodes.ListAll(ctx, ns)
+		list, err = s.nodes.ListAll(ctx, ns)
 	}
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &orbitv1.ListNodesResponse{Nodes: make([]*orbitv1.Node, len(list))}
-	for i, x := range list {
+	slices.SortFunc(list, func(a, b orbit.NodeInfo) int { return strings.Compare(a.ID.Key, b.ID.Key) })
+	from, _ := slices.BinarySearchFunc(list, after, func(x orbit.NodeInfo, key string) int { return strings.Compare(x.ID.Key, key) })
+	if after != "" && from < len(list) && list[from].ID.Key == after {
+		from++
+	}
+	page := list[from:]
+	out := &orbitv1.ListNodesResponse{}
+	if len(page) > size {
+		page = page[:size]
+		out.NextPageToken = encodeNodePageToken(page[len(page)-1].ID.Key)
+	}
+	out.Nodes = make([]*orbitv1.Node, len(page))
+	for i, x := range page {
 		out.Nodes[i] = nodeToProto(x)
 	}
 	return out, nil
+}
+
+// nodePageTokenPrefix marks the page tokens of ListNodes.
+const nodePageTokenPrefix = "n1:"
+
+func encodeNodePageToken(lastKey string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(nodePageTokenPrefix + lastKey))
+}
+
+// decodeNodePageToken returns the last key of the previous page ("" for
+// the first page), or InvalidArgument naming page_token.
+func decodeNodePageToken(tok string) (string, error) {
+	if tok == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || !strings.HasPrefix(string(b), nodePageTokenPrefix) || len(b) == len(nodePageTokenPrefix) {
+		return "", status.Error(codes.InvalidArgument, "page_token: not a ListNodes page token (pass the next_page_token of the previous page, or \"\")")
+	}
+	return string(b[len(nodePageTokenPrefix):]), nil
 }
 
 // watchPoll is how often WatchNodes compares the directory with what it sent.
@@ -177,18 +228,30 @@ const watchPoll = 250 * time.Millisecond
 
 // WatchNodes streams membership changes. It polls the cluster directory
 // (portable across every backend) and sends the differences.
+//
+// Open watches are bounded per caller and in total (server.limits
+// max_watches_per_caller, max_watches): one more is answered
+// ResourceExhausted naming the limit. Each poll's listing is bounded by
+// the backend timeout.
 func (n *nodeService) WatchNodes(req *orbitv1.WatchNodesRequest, stream orbitv1.NodeService_WatchNodesServer) error {
 	ns := n.s.namespaceOr(req.GetNamespace())
 	if err := (orbit.NodeID{Namespace: ns, Key: "x"}).Validate(); err != nil {
 		return toStatus(err)
 	}
 	ctx := stream.Context()
+	release, err := n.s.watches.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	known := map[string]orbit.NodeInfo{}
 	first := true
 	t := time.NewTicker(watchPoll)
 	defer t.Stop()
 	for {
-		list, err := n.s.nodes.ListAll(ctx, ns)
+		pctx, cancel := n.s.backendContext(ctx)
+		list, err := n.s.nodes.ListAll(pctx, ns)
+		cancel()
 		if err != nil {
 			return toStatus(err)
 		}

@@ -14,8 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -33,6 +35,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 )
 
@@ -113,6 +116,7 @@ type Builder struct {
 	logger      *slog.Logger
 	promReg     *prometheus.Registry
 	audit       audit.Auditor
+	limits      Limits
 	err         error
 }
 
@@ -189,6 +193,12 @@ type Server struct {
 	authn   *auth.Authenticator // nil: auth off
 	authCfg *config.AuthConfig
 
+	limits   Limits
+	codec    *lenientCodec
+	rate     *rateLimiter
+	watches  *watchLimiter
+	deadline *deadline
+
 	mu       sync.Mutex
 	lis      net.Listener
 	http     *http.Server
@@ -212,6 +222,10 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	if err := b.timings.validate(); err != nil {
 		return nil, err
 	}
+	limits := b.limits.withDefaults()
+	if err := limits.validate(); err != nil {
+		return nil, err
+	}
 	if b.namespace == "" {
 		return nil, errors.New("server: namespace must not be empty")
 	}
@@ -219,7 +233,7 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 		return nil, fmt.Errorf("server: namespace: %w", err)
 	}
 	s := &Server{namespace: b.namespace, timings: b.timings, clock: b.clock, log: b.logger, listen: b.listen, adminAddr: b.admin, prom: b.promReg,
-		stopping: make(chan struct{})}
+		limits: limits, stopping: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -271,14 +285,9 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	if s.authn, err = buildAuth(b.auth, b.tls, b.namespace); err != nil {
 		return nil, s.fail(ctx, err)
 	}
-	authUnary, authStream := s.authInterceptors()
-	codec := &lenientCodec{} // this server's decode errors, taken by its interceptors
-	opts := []grpc.ServerOption{
-		grpc.ForceServerCodec(codec),
-		// Metrics first, so a request refused as malformed is counted.
-		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.metrics.unary, codec.decodeCheckUnary}, authUnary...)...),
-		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{s.metrics.stream, codec.decodeCheckStream}, authStream...)...),
-	}
+	s.codec = &lenientCodec{} // this server's decode errors, taken by its interceptors
+	opts := append([]grpc.ServerOption{grpc.ForceServerCodec(s.codec)}, s.transportLimits()...)
+	opts = append(opts, s.interceptors()...)
 	if b.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(b.tls)))
 	}
@@ -289,6 +298,54 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	return s, nil
+}
+
+// interceptors is the one place the interceptor chain is built, outermost
+// first:
+//
+//	recovery      a handler panic is logged and answered Internal
+//	metrics       every call counted, malformed and refused ones included
+//	decode check  a request that failed to decode answered InvalidArgument
+//	              (and its decoding error forgotten)
+//	auth          caller identified and authorized (server/auth; none when off)
+//	in flight     calls in progress on all connections (max_streams)
+//	rate limit    per-caller token bucket (rate_per_second, rate_burst)
+//	deadline      storage calls of a unary request bounded (backend_timeout)
+//	join admission  Join refused beyond max_nodes_per_namespace, max_namespaces
+//	handler
+func (s *Server) interceptors() []grpc.ServerOption {
+	recUnary, recStream := recoveryInterceptors(s.log)
+	authUnary, authStream := s.authInterceptors()
+	flight := &inFlight{max: int64(s.limits.MaxStreams)}
+	s.rate = newRateLimiter(s.limits.RatePerSecond, s.limits.RateBurst, s.limits.RateCallers)
+	s.watches = newWatchLimiter(s.limits.MaxWatchesPerCaller, s.limits.MaxWatches)
+	s.deadline = &deadline{timeout: s.limits.BackendTimeout}
+	admission := newJoinAdmission(s)
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(slices.Concat(
+			[]grpc.UnaryServerInterceptor{recUnary, s.metrics.unary, s.codec.decodeCheckUnary},
+			authUnary, // none when auth is off
+			[]grpc.UnaryServerInterceptor{flight.unary, s.rate.unary, s.deadline.unary, admission.unary})...),
+		grpc.ChainStreamInterceptor(slices.Concat(
+			[]grpc.StreamServerInterceptor{recStream, s.metrics.stream, s.codec.decodeCheckStream},
+			authStream,
+			[]grpc.StreamServerInterceptor{flight.stream, s.rate.stream, s.deadline.stream})...),
+	}
+}
+
+// transportLimits are the limits gRPC enforces itself: message sizes,
+// streams per connection, keepalive.
+func (s *Server) transportLimits() []grpc.ServerOption {
+	l := s.limits
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(l.MaxRecvMessageBytes),
+		grpc.MaxSendMsgSize(l.MaxSendMessageBytes),
+		grpc.MaxConcurrentStreams(uint32(min(int64(l.MaxStreamsPerConnection), math.MaxUint32))),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: l.KeepaliveMinPingInterval, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: l.MaxConnectionIdle, Time: l.KeepaliveTime, Timeout: l.KeepaliveTimeout,
+		}),
+	}
 }
 
 func (s *Server) fail(ctx context.Context, err error) error {

@@ -141,7 +141,8 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	b := server.NewBuilder().WithNamespace(f.namespace).WithPort(f.port).WithAdminAddress(f.admin).
-		WithPersistence(cfg).WithTimings(f.timings).WithLogger(log).WithAuth(cfg.Server.Auth)
+		WithPersistence(cfg).WithTimings(f.timings).WithLogger(log).WithAuth(cfg.Server.Auth).
+		WithLimits(server.LimitsFromConfig(cfg.Server.Limits)) // [server.limits]; defaults when absent
 	if f.listen != "" {
 		b = b.WithListenAddress(f.listen)
 	}

@@ -67,3 +67,38 @@ func TestServerTable(t *testing.T) {
 		t.Fatalf("a file without [server] renders one:\n%s", plain)
 	}
 }
+
+// [server.limits] keys decode, render and survive a round trip; a negative
+// value, an oversized message limit or a per-caller watch limit above the
+// total are refused, each naming server.limits.KEY.
+func TestServerLimitsTable(t *testing.T) {
+	c, err := config.Parse([]byte("[server.limits]\nmax_nodes_per_namespace = 50\nbackend_timeout = 3\nrate_per_second = 10\n"+serverBase), config.FormatTOML, "f.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := c.Server.Limits; l.MaxNodesPerNamespace != 50 || l.BackendTimeout != 3 || l.RatePerSecond != 10 || l.MaxNamespaces != 0 {
+		t.Fatalf("limits = %+v", l)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := config.Parse([]byte(c.String()), config.FormatTOML, "rendered.toml")
+	if err != nil || *again.Server.Limits != *c.Server.Limits {
+		t.Fatalf("round trip: %+v, %v\n%s", again.Server.Limits, err, c.String())
+	}
+	for _, tc := range []struct{ body, want string }{
+		{"max_namespaces = -1", "server.limits.max_namespaces: is -1, must be >= 0"},
+		{"max_recv_message_bytes = 2000000000", "server.limits.max_recv_message_bytes: is 2000000000, must be at most"},
+		{"max_watches = 4\nmax_watches_per_caller = 5", "server.limits.max_watches_per_caller: is 5, more than max_watches (4)"},
+		{"max_streams = 4\nmax_streams_per_connection = 5", "server.limits.max_streams_per_connection"},
+		{"rate_burst = \"x\"", "server.limits.rate_burst"},
+	} {
+		c, err := config.Parse([]byte("[server.limits]\n"+tc.body+"\n"+serverBase), config.FormatTOML, "f.toml")
+		if err == nil {
+			err = c.Validate()
+		}
+		if !errors.Is(err, driver.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error = %v, want one containing %q", tc.body, err, tc.want)
+		}
+	}
+}
