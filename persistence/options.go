@@ -42,6 +42,7 @@ type options struct {
 	exporter        *decorate.Exporter
 	logger          *slog.Logger
 	checkOnly       bool
+	events          func(ProviderEvent)
 }
 
 func defaultOptions() options {
@@ -84,6 +85,11 @@ func WithMetricsRegisterer(r prometheus.Registerer) Option {
 
 // WithLogger sets the logger for provider events (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithProviderEvents calls f for the events a provider reports on its own
+// (a composite provider switching sides). f must not block: it runs where
+// the provider decides.
+func WithProviderEvents(f func(ProviderEvent)) Option { return func(o *options) { o.events = f } }
 
 // WithCheckOnly opens providers for inspection only (orbit-server check):
 // drivers must not write anything on open or close that a running server

@@ -28,6 +28,10 @@ type DriverEnv struct {
 	// Registerer is where a driver may register its own Prometheus
 	// collectors (nil: none); see WithMetricsRegisterer.
 	Registerer prometheus.Registerer
+	// Events reports what the provider does on its own (never nil; it must
+	// not be called with locks a request may wait on for long: it does not
+	// block, but may take a lock of its own).
+	Events func(ProviderEvent)
 	// OpenNested opens the raw driver of a nested provider configuration
 	// (the Composite provider's primary and backup).
 	OpenNested func(ctx context.Context, name string, cfg config.ProviderConfig) (driver.Store, error)
@@ -102,6 +106,7 @@ func openStore(ctx context.Context, name string, cfg config.ProviderConfig, o *o
 	env := DriverEnv{
 		Name: name, Logger: o.logger.With("provider", name, "type", string(t)), Clock: o.clock, CheckOnly: o.checkOnly,
 		Registerer: o.registerer,
+		Events:     providerEvents(o.events, name),
 		OpenNested: func(ctx context.Context, nested string, c config.ProviderConfig) (driver.Store, error) {
 			return openStore(ctx, nested, c, o)
 		},
@@ -276,4 +281,33 @@ func OpenRegistry(ctx context.Context, cfg *config.Config, opts ...Option) (*Reg
 		return nil, fmt.Errorf("open registry: defaults: %w", err)
 	}
 	return r, nil
+}
+
+// ProviderEvent is something a provider did on its own, reported through
+// WithProviderEvents.
+type ProviderEvent struct {
+	// Provider is the provider's name in the configuration.
+	Provider string
+	// Kind is "failover" (a composite provider switched to its backup) or
+	// "failback" (back to its primary).
+	Kind string
+	// From and To name the sides (their provider names).
+	From, To string
+	// Reason says why, in words.
+	Reason string
+	// Generation counts the provider's switches.
+	Generation uint64
+}
+
+// providerEvents is f with the provider's name filled in, or a no-op.
+func providerEvents(f func(ProviderEvent), name string) func(ProviderEvent) {
+	if f == nil {
+		return func(ProviderEvent) {}
+	}
+	return func(e ProviderEvent) {
+		if e.Provider == "" {
+			e.Provider = name
+		}
+		f(e)
+	}
 }

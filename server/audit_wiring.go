@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/orbit-go/orbit"
+	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/server/audit"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
@@ -65,4 +66,19 @@ func nodeEvent(kind audit.Kind, id orbit.NodeID) audit.Event {
 // leaseEvent is the event of kind about ref held (or to be held) by node.
 func leaseEvent(kind audit.Kind, ref orbit.AddressableReference, node orbit.NodeID) audit.Event {
 	return audit.Event{Kind: kind, Namespace: ref.Namespace, Reference: ref.String(), Node: node.Key}
+}
+
+// providerEvent audits what a provider did on its own: a composite
+// provider's failover or failback (a registry the caller opened and passed
+// with WithRegistry reports nothing here).
+func (s *Server) providerEvent(e persistence.ProviderEvent) {
+	if s.audit == nil {
+		return
+	}
+	kind := audit.Failback
+	if e.Kind == "failover" {
+		kind = audit.Failover
+	}
+	s.audit.Record(context.Background(), audit.Event{Kind: kind, Outcome: audit.OK, Identity: "server",
+		From: e.From, To: e.To, Reason: e.Reason, Count: int64(e.Generation)})
 }

@@ -241,6 +241,10 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 		s.prom = prometheus.NewRegistry()
 		s.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
+	// The auditor first: the providers report their switches to it.
+	if err := s.setupAudit(b); err != nil {
+		return nil, fmt.Errorf("server: audit metrics: %w", err)
+	}
 	switch {
 	case b.registry != nil:
 		s.registry = b.registry
@@ -254,7 +258,8 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 			}
 		}
 		r, err := persistence.OpenRegistry(ctx, used, persistence.WithClock(b.clock),
-			persistence.WithLogger(s.log), persistence.WithMetricsRegisterer(s.prom))
+			persistence.WithLogger(s.log), persistence.WithMetricsRegisterer(s.prom),
+			persistence.WithProviderEvents(s.providerEvent))
 		if err != nil {
 			return nil, fmt.Errorf("server: open persistence: %w", err)
 		}
@@ -277,9 +282,6 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	}
 	s.cache = newNodeCache(s.nodes, s.clock, s.timings.NodeCacheTTL)
 	s.metrics = newRPCMetrics(s.prom)
-	if err := s.setupAudit(b); err != nil {
-		return nil, s.fail(ctx, fmt.Errorf("audit metrics: %w", err))
-	}
 
 	s.tls, s.authCfg = b.tls, b.auth
 	if s.authn, err = buildAuth(b.auth, b.tls, b.namespace); err != nil {

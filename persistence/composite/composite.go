@@ -81,6 +81,11 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Name labels the metrics (default "composite").
 	Name string
+	// OnSwitch, if set, is called after every switch of sides with the
+	// names of the side left and the side now active, whether the switch
+	// is a failover (to the backup), why, and the switch generation. It
+	// runs under the store's locks: it must not block or call the store.
+	OnSwitch func(from, to string, failover bool, reason string, generation uint64)
 }
 
 func (o *Options) defaults() error {

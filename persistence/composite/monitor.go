@@ -250,6 +250,9 @@ func (s *Store) switchLocked(side Side, since time.Time, why string, generation 
 	s.met.setActive(side)
 	s.log.Warn("composite: switched sides", "from", s.names[from], "to", s.names[side], "active", side.String(),
 		"reason", why, "generation", generation)
+	if s.opt.OnSwitch != nil {
+		s.opt.OnSwitch(s.names[from], s.names[side], side == Backup, why, generation)
+	}
 }
 
 // failover promotes the backup. It holds the roles for writing from the

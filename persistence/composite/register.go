@@ -54,6 +54,15 @@ func open(ctx context.Context, cfg config.ProviderConfig, env persistence.Driver
 	}
 	o.Primary, o.Backup = primary, backup
 	o.Clock, o.Logger, o.Registerer, o.Name = env.Clock, env.Logger, env.Registerer, env.Name
+	if env.Events != nil {
+		o.OnSwitch = func(from, to string, failover bool, reason string, generation uint64) {
+			kind := "failback"
+			if failover {
+				kind = "failover"
+			}
+			env.Events(persistence.ProviderEvent{Kind: kind, From: from, To: to, Reason: reason, Generation: generation})
+		}
+	}
 	s, err := Open(ctx, o)
 	if err != nil {
 		_ = primary.Close(ctx)

@@ -89,8 +89,9 @@ type Event struct {
 	Outcome Outcome
 	// Code is the gRPC status code name of a refusal or failure.
 	Code string
-	// Reason is the status message of a refusal or failure; it never
-	// holds a credential (the server's messages never do).
+	// Reason is the status message of a refusal or failure (why, for a
+	// composite switch); it never holds a credential (the server's
+	// messages never do).
 	Reason string
 	// Identity is the caller (auth.Identity.String(): "certificate:NAME",
 	// "token:NAME" or "anonymous"); Record sets it from the context when
@@ -119,7 +120,7 @@ type Event struct {
 	// (failover, failback).
 	From, To string
 	// Count: leases released on leave, copied by a migration, events
-	// dropped.
+	// dropped; the switch generation of a composite switch.
 	Count int64
 }
 
