@@ -118,6 +118,10 @@ func (r AddressableReference) Validate() error {
 // NodeIncarnation is the incarnation of Node the lease was granted to (see
 // NodeLease.Incarnation): the holder is alive only while Node is live in that
 // same incarnation. 0 for leases granted without one.
+//
+// NodeURL is the holder node's URL as the API server answered it (the
+// client fills it); the directories never store or set it, and Equal
+// ignores it.
 type AddressableLease struct {
 	Reference       AddressableReference
 	Node            NodeID
@@ -126,6 +130,7 @@ type AddressableLease struct {
 	ExpiresAt       time.Time
 	Epoch           uint64
 	NodeIncarnation uint64
+	NodeURL         string
 }
 
 // Validate checks every field and names the first bad one.

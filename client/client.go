@@ -182,6 +182,30 @@ func (c *Client) LocateOrPlace(ctx context.Context, ref orbit.AddressableReferen
 	return lease, resp.GetPlaced(), nil
 }
 
+// Lookup returns the live lease of ref without placing it (with the
+// holder's URL in NodeURL): orbit.ErrNotFound when ref has no lease or its
+// holder is gone. An empty ref.Namespace means the client's namespace.
+func (c *Client) Lookup(ctx context.Context, ref orbit.AddressableReference) (orbit.AddressableLease, error) {
+	const op = "Lookup"
+	if err := c.checkOpen(op); err != nil {
+		return orbit.AddressableLease{}, err
+	}
+	ref.Namespace = c.withNamespace(ref.Namespace)
+	pref, err := refToProto(ref)
+	if err != nil {
+		return orbit.AddressableLease{}, err
+	}
+	resp, err := c.addrs.Lookup(ctx, &orbitv1.LookupRequest{Reference: pref})
+	if err != nil {
+		return orbit.AddressableLease{}, mapError(op, err)
+	}
+	lease, err := leaseFromProto("lease", resp.GetLease())
+	if err != nil {
+		return orbit.AddressableLease{}, fmt.Errorf("orbit client: %s %s: %w", op, ref, err)
+	}
+	return lease, nil
+}
+
 // ListNodes returns the cluster's live nodes in the client's namespace
 // (only those with status Active if activeOnly), in key order, asking the
 // server page by page (its default page size) until the last. Their Lease

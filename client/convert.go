@@ -94,7 +94,7 @@ func leaseFromProto(field string, l *orbitv1.AddressableLease) (orbit.Addressabl
 	if out.ExpiresAt, err = timeFromProto(field+".expires_at", l.GetExpiresAt()); err != nil {
 		return out, err
 	}
-	out.Epoch, out.NodeIncarnation = l.GetEpoch(), l.GetNodeIncarnation()
+	out.Epoch, out.NodeIncarnation, out.NodeURL = l.GetEpoch(), l.GetNodeIncarnation(), l.GetNodeUrl()
 	return out, nil
 }
 

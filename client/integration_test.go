@@ -349,3 +349,46 @@ func TestDetachedNodeIsNotLeftByClose(t *testing.T) {
 		t.Fatalf("after Detach and Close the cluster has %v; want the detached node %s still a member", nodes, a.ID())
 	}
 }
+
+// Lookup finds without placing, and every lease answered names its
+// holder's URL.
+func TestLookupAndHolderURL(t *testing.T) {
+	srv := startServer(t, shortTimings())
+	c := dial(t, srv)
+	ctx := context.Background()
+	ref := greeter("alice")
+	if _, err := c.Lookup(ctx, ref); !errors.Is(err, orbit.ErrNotFound) {
+		t.Fatalf("Lookup before any node = %v, want ErrNotFound", err)
+	}
+	a := joinGreeter(t, c, "a", nil)
+	if _, err := c.Lookup(ctx, ref); !errors.Is(err, orbit.ErrNotFound) {
+		t.Fatalf("Lookup of a reference never placed = %v, want ErrNotFound", err)
+	}
+	if _, err := c.Lookup(ctx, ref); !errors.Is(err, orbit.ErrNotFound) {
+		t.Fatalf("a Lookup placed the reference: %v", err)
+	}
+	placed, _, err := c.LocateOrPlace(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if placed.Node != a.ID() || placed.NodeURL != "grpc://127.0.0.1:9000" {
+		t.Fatalf("placed lease = %+v, want node a with its URL", placed)
+	}
+	got, err := c.Lookup(ctx, ref)
+	if err != nil || !got.Equal(placed) || got.NodeURL != placed.NodeURL {
+		t.Fatalf("Lookup = %+v, %v; want %+v", got, err, placed)
+	}
+	// The holder dies: Lookup says so and does not move the addressable.
+	a.Detach()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := c.Lookup(ctx, ref)
+		if errors.Is(err, orbit.ErrNotFound) {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("Lookup after the holder died = %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -45,7 +45,7 @@ func (s *Server) locateOrPlace(ctx context.Context, ref orbit.AddressableReferen
 				return nil, false, toStatus(err)
 			}
 			if alive {
-				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(lease)}, false, nil
+				return &orbitv1.LocateOrPlaceResponse{Lease: s.leaseOut(ctx, lease)}, false, nil
 			}
 			ev := audit.Event{Kind: audit.Takeover, Namespace: ref.Namespace, Reference: ref.String(),
 				PreviousNode: lease.Node.Key, EpochBefore: lease.Epoch}
@@ -60,7 +60,7 @@ func (s *Server) locateOrPlace(ctx context.Context, ref orbit.AddressableReferen
 				s.metrics.placements.WithLabelValues("takeover").Inc()
 				ev.EpochAfter = nl.Epoch
 				_ = s.audited(ctx, ev, nil)
-				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(nl), Placed: true}, false, nil
+				return &orbitv1.LocateOrPlaceResponse{Lease: s.leaseOut(ctx, nl), Placed: true}, false, nil
 			}
 			if !errors.Is(err, orbit.ErrConflict) && !errors.Is(err, orbit.ErrFenced) {
 				return nil, false, s.audited(ctx, ev, toStatus(err))
@@ -79,7 +79,7 @@ func (s *Server) locateOrPlace(ctx context.Context, ref orbit.AddressableReferen
 				s.metrics.placements.WithLabelValues("new").Inc()
 				ev.EpochAfter = nl.Epoch
 				_ = s.audited(ctx, ev, nil)
-				return &orbitv1.LocateOrPlaceResponse{Lease: leaseToProto(nl), Placed: true}, false, nil
+				return &orbitv1.LocateOrPlaceResponse{Lease: s.leaseOut(ctx, nl), Placed: true}, false, nil
 			}
 			var lc *orbit.LeaseConflictError
 			if !errors.As(err, &lc) {
@@ -201,7 +201,7 @@ func (a *addressableService) RenewLease(ctx context.Context, req *orbitv1.RenewL
 		return nil, a.s.audited(ctx, ev, toStatus(err))
 	}
 	a.s.metrics.leaseRenewals.Inc()
-	return &orbitv1.RenewLeaseResponse{Lease: leaseToProto(l)}, nil
+	return &orbitv1.RenewLeaseResponse{Lease: a.s.leaseOut(ctx, l)}, nil
 }
 
 func (a *addressableService) Abandon(ctx context.Context, req *orbitv1.AbandonRequest) (*orbitv1.AbandonResponse, error) {
@@ -231,7 +231,7 @@ func (a *addressableService) ListLeases(ctx context.Context, req *orbitv1.ListLe
 	}
 	out := &orbitv1.ListLeasesResponse{NextPageToken: page.NextPageToken, Leases: make([]*orbitv1.AddressableLease, len(page.Leases))}
 	for i, l := range page.Leases {
-		out.Leases[i] = leaseToProto(l)
+		out.Leases[i] = a.s.leaseOut(ctx, l)
 	}
 	return out, nil
 }

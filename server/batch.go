@@ -56,7 +56,7 @@ func (a *addressableService) LocateOrPlaceBatch(ctx context.Context, req *orbitv
 	repeats := map[int]int{}  // a later occurrence -> the first
 	for j, l := range leases {
 		if l.Epoch != 0 && s.holderAliveCached(ctx, l) {
-			out.Results[at[j]] = &orbitv1.LocateOrPlaceResult{Lease: leaseToProto(l)}
+			out.Results[at[j]] = &orbitv1.LocateOrPlaceResult{Lease: s.leaseOut(ctx, l)}
 			continue
 		}
 		key := parsed[j].String()

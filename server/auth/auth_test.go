@@ -158,6 +158,7 @@ func TestRequiredRoles(t *testing.T) {
 		orbitv1.NodeService_WatchNodes_FullMethodName:                auth.Reader,
 		orbitv1.AddressableService_LocateOrPlace_FullMethodName:      auth.Client,
 		orbitv1.AddressableService_LocateOrPlaceBatch_FullMethodName: auth.Client,
+		orbitv1.AddressableService_Lookup_FullMethodName:             auth.Client,
 		orbitv1.AddressableService_RenewLease_FullMethodName:         auth.Node,
 		orbitv1.AddressableService_Abandon_FullMethodName:            auth.Node,
 		orbitv1.AddressableService_ListLeases_FullMethodName:         auth.Reader,

@@ -43,6 +43,9 @@ var rules = map[string]rule{
 	orbitv1.AddressableService_LocateOrPlace_FullMethodName: {role: Client, namespaces: func(r any) []string {
 		return []string{r.(*orbitv1.LocateOrPlaceRequest).GetReference().GetNamespace()}
 	}},
+	orbitv1.AddressableService_Lookup_FullMethodName: {role: Client, namespaces: func(r any) []string {
+		return []string{r.(*orbitv1.LookupRequest).GetReference().GetNamespace()}
+	}},
 	orbitv1.AddressableService_LocateOrPlaceBatch_FullMethodName: {role: Client, namespaces: func(r any) []string {
 		refs := r.(*orbitv1.LocateOrPlaceBatchRequest).GetReferences()
 		out := make([]string, 0, 1)

@@ -1141,8 +1141,12 @@ type AddressableLease struct {
 	Epoch uint64 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	// The incarnation of node the lease was granted to.
 	NodeIncarnation uint64 `protobuf:"varint,7,opt,name=node_incarnation,json=nodeIncarnation,proto3" json:"node_incarnation,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The holder node's URL, as it joined, so that a caller needs no
+	// ListNodes of its own; empty when the answering server does not know
+	// the holder live.
+	NodeUrl       string `protobuf:"bytes,8,opt,name=node_url,json=nodeUrl,proto3" json:"node_url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AddressableLease) Reset() {
@@ -1224,6 +1228,13 @@ func (x *AddressableLease) GetNodeIncarnation() uint64 {
 	return 0
 }
 
+func (x *AddressableLease) GetNodeUrl() string {
+	if x != nil {
+		return x.NodeUrl
+	}
+	return ""
+}
+
 type LocateOrPlaceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Reference     *AddressableReference  `protobuf:"bytes,1,opt,name=reference,proto3" json:"reference,omitempty"`
@@ -1268,6 +1279,95 @@ func (x *LocateOrPlaceRequest) GetReference() *AddressableReference {
 	return nil
 }
 
+// Lookup finds the live lease of a reference without placing it.
+type LookupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reference     *AddressableReference  `protobuf:"bytes,1,opt,name=reference,proto3" json:"reference,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupRequest) Reset() {
+	*x = LookupRequest{}
+	mi := &file_orbit_v1_orbit_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupRequest) ProtoMessage() {}
+
+func (x *LookupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orbit_v1_orbit_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupRequest.ProtoReflect.Descriptor instead.
+func (*LookupRequest) Descriptor() ([]byte, []int) {
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *LookupRequest) GetReference() *AddressableReference {
+	if x != nil {
+		return x.Reference
+	}
+	return nil
+}
+
+type LookupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lease         *AddressableLease      `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupResponse) Reset() {
+	*x = LookupResponse{}
+	mi := &file_orbit_v1_orbit_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupResponse) ProtoMessage() {}
+
+func (x *LookupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orbit_v1_orbit_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupResponse.ProtoReflect.Descriptor instead.
+func (*LookupResponse) Descriptor() ([]byte, []int) {
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *LookupResponse) GetLease() *AddressableLease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
 type LocateOrPlaceResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Lease *AddressableLease      `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
@@ -1279,7 +1379,7 @@ type LocateOrPlaceResponse struct {
 
 func (x *LocateOrPlaceResponse) Reset() {
 	*x = LocateOrPlaceResponse{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[18]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1391,7 @@ func (x *LocateOrPlaceResponse) String() string {
 func (*LocateOrPlaceResponse) ProtoMessage() {}
 
 func (x *LocateOrPlaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[18]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1404,7 @@ func (x *LocateOrPlaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocateOrPlaceResponse.ProtoReflect.Descriptor instead.
 func (*LocateOrPlaceResponse) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{18}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LocateOrPlaceResponse) GetLease() *AddressableLease {
@@ -1331,7 +1431,7 @@ type LocateOrPlaceBatchRequest struct {
 
 func (x *LocateOrPlaceBatchRequest) Reset() {
 	*x = LocateOrPlaceBatchRequest{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[19]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1443,7 @@ func (x *LocateOrPlaceBatchRequest) String() string {
 func (*LocateOrPlaceBatchRequest) ProtoMessage() {}
 
 func (x *LocateOrPlaceBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[19]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1456,7 @@ func (x *LocateOrPlaceBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocateOrPlaceBatchRequest.ProtoReflect.Descriptor instead.
 func (*LocateOrPlaceBatchRequest) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{19}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LocateOrPlaceBatchRequest) GetReferences() []*AddressableReference {
@@ -1381,7 +1481,7 @@ type LocateOrPlaceResult struct {
 
 func (x *LocateOrPlaceResult) Reset() {
 	*x = LocateOrPlaceResult{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[20]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1393,7 +1493,7 @@ func (x *LocateOrPlaceResult) String() string {
 func (*LocateOrPlaceResult) ProtoMessage() {}
 
 func (x *LocateOrPlaceResult) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[20]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1406,7 +1506,7 @@ func (x *LocateOrPlaceResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocateOrPlaceResult.ProtoReflect.Descriptor instead.
 func (*LocateOrPlaceResult) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{20}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LocateOrPlaceResult) GetLease() *AddressableLease {
@@ -1447,7 +1547,7 @@ type LocateOrPlaceBatchResponse struct {
 
 func (x *LocateOrPlaceBatchResponse) Reset() {
 	*x = LocateOrPlaceBatchResponse{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[21]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1459,7 +1559,7 @@ func (x *LocateOrPlaceBatchResponse) String() string {
 func (*LocateOrPlaceBatchResponse) ProtoMessage() {}
 
 func (x *LocateOrPlaceBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[21]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1472,7 +1572,7 @@ func (x *LocateOrPlaceBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocateOrPlaceBatchResponse.ProtoReflect.Descriptor instead.
 func (*LocateOrPlaceBatchResponse) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{21}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LocateOrPlaceBatchResponse) GetResults() []*LocateOrPlaceResult {
@@ -1495,7 +1595,7 @@ type RenewLeaseRequest struct {
 
 func (x *RenewLeaseRequest) Reset() {
 	*x = RenewLeaseRequest{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[22]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1607,7 @@ func (x *RenewLeaseRequest) String() string {
 func (*RenewLeaseRequest) ProtoMessage() {}
 
 func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[22]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1620,7 @@ func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RenewLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{22}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RenewLeaseRequest) GetReference() *AddressableReference {
@@ -1560,7 +1660,7 @@ type RenewLeaseResponse struct {
 
 func (x *RenewLeaseResponse) Reset() {
 	*x = RenewLeaseResponse{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[23]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1672,7 @@ func (x *RenewLeaseResponse) String() string {
 func (*RenewLeaseResponse) ProtoMessage() {}
 
 func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[23]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1685,7 @@ func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseResponse.ProtoReflect.Descriptor instead.
 func (*RenewLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{23}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RenewLeaseResponse) GetLease() *AddressableLease {
@@ -1607,7 +1707,7 @@ type AbandonRequest struct {
 
 func (x *AbandonRequest) Reset() {
 	*x = AbandonRequest{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[24]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1619,7 +1719,7 @@ func (x *AbandonRequest) String() string {
 func (*AbandonRequest) ProtoMessage() {}
 
 func (x *AbandonRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[24]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1632,7 +1732,7 @@ func (x *AbandonRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbandonRequest.ProtoReflect.Descriptor instead.
 func (*AbandonRequest) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{24}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AbandonRequest) GetReference() *AddressableReference {
@@ -1671,7 +1771,7 @@ type AbandonResponse struct {
 
 func (x *AbandonResponse) Reset() {
 	*x = AbandonResponse{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[25]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +1783,7 @@ func (x *AbandonResponse) String() string {
 func (*AbandonResponse) ProtoMessage() {}
 
 func (x *AbandonResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[25]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1696,7 +1796,7 @@ func (x *AbandonResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbandonResponse.ProtoReflect.Descriptor instead.
 func (*AbandonResponse) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{25}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{27}
 }
 
 type ListLeasesRequest struct {
@@ -1710,7 +1810,7 @@ type ListLeasesRequest struct {
 
 func (x *ListLeasesRequest) Reset() {
 	*x = ListLeasesRequest{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[26]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1722,7 +1822,7 @@ func (x *ListLeasesRequest) String() string {
 func (*ListLeasesRequest) ProtoMessage() {}
 
 func (x *ListLeasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[26]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1735,7 +1835,7 @@ func (x *ListLeasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeasesRequest.ProtoReflect.Descriptor instead.
 func (*ListLeasesRequest) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{26}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListLeasesRequest) GetNode() *NodeId {
@@ -1769,7 +1869,7 @@ type ListLeasesResponse struct {
 
 func (x *ListLeasesResponse) Reset() {
 	*x = ListLeasesResponse{}
-	mi := &file_orbit_v1_orbit_proto_msgTypes[27]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +1881,7 @@ func (x *ListLeasesResponse) String() string {
 func (*ListLeasesResponse) ProtoMessage() {}
 
 func (x *ListLeasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orbit_v1_orbit_proto_msgTypes[27]
+	mi := &file_orbit_v1_orbit_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +1894,7 @@ func (x *ListLeasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeasesResponse.ProtoReflect.Descriptor instead.
 func (*ListLeasesResponse) Descriptor() ([]byte, []int) {
-	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{27}
+	return file_orbit_v1_orbit_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListLeasesResponse) GetLeases() []*AddressableLease {
@@ -1890,7 +1990,7 @@ const file_orbit_v1_orbit_proto_rawDesc = "" +
 	"\x14AddressableReference\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12*\n" +
-	"\x03key\x18\x03 \x01(\v2\x18.orbit.v1.AddressableKeyR\x03key\"\xe4\x02\n" +
+	"\x03key\x18\x03 \x01(\v2\x18.orbit.v1.AddressableKeyR\x03key\"\xff\x02\n" +
 	"\x10AddressableLease\x12<\n" +
 	"\treference\x18\x01 \x01(\v2\x1e.orbit.v1.AddressableReferenceR\treference\x12$\n" +
 	"\x04node\x18\x02 \x01(\v2\x10.orbit.v1.NodeIdR\x04node\x129\n" +
@@ -1900,9 +2000,14 @@ const file_orbit_v1_orbit_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x14\n" +
 	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\x12)\n" +
-	"\x10node_incarnation\x18\a \x01(\x04R\x0fnodeIncarnation\"T\n" +
+	"\x10node_incarnation\x18\a \x01(\x04R\x0fnodeIncarnation\x12\x19\n" +
+	"\bnode_url\x18\b \x01(\tR\anodeUrl\"T\n" +
 	"\x14LocateOrPlaceRequest\x12<\n" +
-	"\treference\x18\x01 \x01(\v2\x1e.orbit.v1.AddressableReferenceR\treference\"a\n" +
+	"\treference\x18\x01 \x01(\v2\x1e.orbit.v1.AddressableReferenceR\treference\"M\n" +
+	"\rLookupRequest\x12<\n" +
+	"\treference\x18\x01 \x01(\v2\x1e.orbit.v1.AddressableReferenceR\treference\"B\n" +
+	"\x0eLookupResponse\x120\n" +
+	"\x05lease\x18\x01 \x01(\v2\x1a.orbit.v1.AddressableLeaseR\x05lease\"a\n" +
 	"\x15LocateOrPlaceResponse\x120\n" +
 	"\x05lease\x18\x01 \x01(\v2\x1a.orbit.v1.AddressableLeaseR\x05lease\x12\x16\n" +
 	"\x06placed\x18\x02 \x01(\bR\x06placed\"[\n" +
@@ -1952,10 +2057,11 @@ const file_orbit_v1_orbit_proto_rawDesc = "" +
 	"\x05Leave\x12\x16.orbit.v1.LeaveRequest\x1a\x17.orbit.v1.LeaveResponse\x12D\n" +
 	"\tListNodes\x12\x1a.orbit.v1.ListNodesRequest\x1a\x1b.orbit.v1.ListNodesResponse\x12@\n" +
 	"\n" +
-	"WatchNodes\x12\x1b.orbit.v1.WatchNodesRequest\x1a\x13.orbit.v1.NodeEvent0\x012\x99\x03\n" +
+	"WatchNodes\x12\x1b.orbit.v1.WatchNodesRequest\x1a\x13.orbit.v1.NodeEvent0\x012\xd6\x03\n" +
 	"\x12AddressableService\x12P\n" +
 	"\rLocateOrPlace\x12\x1e.orbit.v1.LocateOrPlaceRequest\x1a\x1f.orbit.v1.LocateOrPlaceResponse\x12_\n" +
-	"\x12LocateOrPlaceBatch\x12#.orbit.v1.LocateOrPlaceBatchRequest\x1a$.orbit.v1.LocateOrPlaceBatchResponse\x12G\n" +
+	"\x12LocateOrPlaceBatch\x12#.orbit.v1.LocateOrPlaceBatchRequest\x1a$.orbit.v1.LocateOrPlaceBatchResponse\x12;\n" +
+	"\x06Lookup\x12\x17.orbit.v1.LookupRequest\x1a\x18.orbit.v1.LookupResponse\x12G\n" +
 	"\n" +
 	"RenewLease\x12\x1b.orbit.v1.RenewLeaseRequest\x1a\x1c.orbit.v1.RenewLeaseResponse\x12>\n" +
 	"\aAbandon\x12\x18.orbit.v1.AbandonRequest\x1a\x19.orbit.v1.AbandonResponse\x12G\n" +
@@ -1975,7 +2081,7 @@ func file_orbit_v1_orbit_proto_rawDescGZIP() []byte {
 }
 
 var file_orbit_v1_orbit_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_orbit_v1_orbit_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_orbit_v1_orbit_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_orbit_v1_orbit_proto_goTypes = []any{
 	(NodeStatus)(0),                    // 0: orbit.v1.NodeStatus
 	(NodeEvent_Kind)(0),                // 1: orbit.v1.NodeEvent.Kind
@@ -1997,27 +2103,29 @@ var file_orbit_v1_orbit_proto_goTypes = []any{
 	(*AddressableReference)(nil),       // 17: orbit.v1.AddressableReference
 	(*AddressableLease)(nil),           // 18: orbit.v1.AddressableLease
 	(*LocateOrPlaceRequest)(nil),       // 19: orbit.v1.LocateOrPlaceRequest
-	(*LocateOrPlaceResponse)(nil),      // 20: orbit.v1.LocateOrPlaceResponse
-	(*LocateOrPlaceBatchRequest)(nil),  // 21: orbit.v1.LocateOrPlaceBatchRequest
-	(*LocateOrPlaceResult)(nil),        // 22: orbit.v1.LocateOrPlaceResult
-	(*LocateOrPlaceBatchResponse)(nil), // 23: orbit.v1.LocateOrPlaceBatchResponse
-	(*RenewLeaseRequest)(nil),          // 24: orbit.v1.RenewLeaseRequest
-	(*RenewLeaseResponse)(nil),         // 25: orbit.v1.RenewLeaseResponse
-	(*AbandonRequest)(nil),             // 26: orbit.v1.AbandonRequest
-	(*AbandonResponse)(nil),            // 27: orbit.v1.AbandonResponse
-	(*ListLeasesRequest)(nil),          // 28: orbit.v1.ListLeasesRequest
-	(*ListLeasesResponse)(nil),         // 29: orbit.v1.ListLeasesResponse
-	nil,                                // 30: orbit.v1.NodeCapabilities.TagsEntry
-	(*timestamppb.Timestamp)(nil),      // 31: google.protobuf.Timestamp
+	(*LookupRequest)(nil),              // 20: orbit.v1.LookupRequest
+	(*LookupResponse)(nil),             // 21: orbit.v1.LookupResponse
+	(*LocateOrPlaceResponse)(nil),      // 22: orbit.v1.LocateOrPlaceResponse
+	(*LocateOrPlaceBatchRequest)(nil),  // 23: orbit.v1.LocateOrPlaceBatchRequest
+	(*LocateOrPlaceResult)(nil),        // 24: orbit.v1.LocateOrPlaceResult
+	(*LocateOrPlaceBatchResponse)(nil), // 25: orbit.v1.LocateOrPlaceBatchResponse
+	(*RenewLeaseRequest)(nil),          // 26: orbit.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),         // 27: orbit.v1.RenewLeaseResponse
+	(*AbandonRequest)(nil),             // 28: orbit.v1.AbandonRequest
+	(*AbandonResponse)(nil),            // 29: orbit.v1.AbandonResponse
+	(*ListLeasesRequest)(nil),          // 30: orbit.v1.ListLeasesRequest
+	(*ListLeasesResponse)(nil),         // 31: orbit.v1.ListLeasesResponse
+	nil,                                // 32: orbit.v1.NodeCapabilities.TagsEntry
+	(*timestamppb.Timestamp)(nil),      // 33: google.protobuf.Timestamp
 }
 var file_orbit_v1_orbit_proto_depIdxs = []int32{
-	30, // 0: orbit.v1.NodeCapabilities.tags:type_name -> orbit.v1.NodeCapabilities.TagsEntry
-	31, // 1: orbit.v1.NodeLease.expires_at:type_name -> google.protobuf.Timestamp
-	31, // 2: orbit.v1.NodeLease.renew_at:type_name -> google.protobuf.Timestamp
+	32, // 0: orbit.v1.NodeCapabilities.tags:type_name -> orbit.v1.NodeCapabilities.TagsEntry
+	33, // 1: orbit.v1.NodeLease.expires_at:type_name -> google.protobuf.Timestamp
+	33, // 2: orbit.v1.NodeLease.renew_at:type_name -> google.protobuf.Timestamp
 	3,  // 3: orbit.v1.Node.id:type_name -> orbit.v1.NodeId
 	2,  // 4: orbit.v1.Node.capabilities:type_name -> orbit.v1.NodeCapabilities
 	0,  // 5: orbit.v1.Node.status:type_name -> orbit.v1.NodeStatus
-	31, // 6: orbit.v1.Node.expires_at:type_name -> google.protobuf.Timestamp
+	33, // 6: orbit.v1.Node.expires_at:type_name -> google.protobuf.Timestamp
 	2,  // 7: orbit.v1.JoinRequest.capabilities:type_name -> orbit.v1.NodeCapabilities
 	3,  // 8: orbit.v1.JoinResponse.id:type_name -> orbit.v1.NodeId
 	4,  // 9: orbit.v1.JoinResponse.lease:type_name -> orbit.v1.NodeLease
@@ -2030,46 +2138,50 @@ var file_orbit_v1_orbit_proto_depIdxs = []int32{
 	16, // 16: orbit.v1.AddressableReference.key:type_name -> orbit.v1.AddressableKey
 	17, // 17: orbit.v1.AddressableLease.reference:type_name -> orbit.v1.AddressableReference
 	3,  // 18: orbit.v1.AddressableLease.node:type_name -> orbit.v1.NodeId
-	31, // 19: orbit.v1.AddressableLease.created_at:type_name -> google.protobuf.Timestamp
-	31, // 20: orbit.v1.AddressableLease.renew_at:type_name -> google.protobuf.Timestamp
-	31, // 21: orbit.v1.AddressableLease.expires_at:type_name -> google.protobuf.Timestamp
+	33, // 19: orbit.v1.AddressableLease.created_at:type_name -> google.protobuf.Timestamp
+	33, // 20: orbit.v1.AddressableLease.renew_at:type_name -> google.protobuf.Timestamp
+	33, // 21: orbit.v1.AddressableLease.expires_at:type_name -> google.protobuf.Timestamp
 	17, // 22: orbit.v1.LocateOrPlaceRequest.reference:type_name -> orbit.v1.AddressableReference
-	18, // 23: orbit.v1.LocateOrPlaceResponse.lease:type_name -> orbit.v1.AddressableLease
-	17, // 24: orbit.v1.LocateOrPlaceBatchRequest.references:type_name -> orbit.v1.AddressableReference
-	18, // 25: orbit.v1.LocateOrPlaceResult.lease:type_name -> orbit.v1.AddressableLease
-	22, // 26: orbit.v1.LocateOrPlaceBatchResponse.results:type_name -> orbit.v1.LocateOrPlaceResult
-	17, // 27: orbit.v1.RenewLeaseRequest.reference:type_name -> orbit.v1.AddressableReference
-	3,  // 28: orbit.v1.RenewLeaseRequest.node:type_name -> orbit.v1.NodeId
-	18, // 29: orbit.v1.RenewLeaseResponse.lease:type_name -> orbit.v1.AddressableLease
-	17, // 30: orbit.v1.AbandonRequest.reference:type_name -> orbit.v1.AddressableReference
-	3,  // 31: orbit.v1.AbandonRequest.node:type_name -> orbit.v1.NodeId
-	3,  // 32: orbit.v1.ListLeasesRequest.node:type_name -> orbit.v1.NodeId
-	18, // 33: orbit.v1.ListLeasesResponse.leases:type_name -> orbit.v1.AddressableLease
-	6,  // 34: orbit.v1.NodeService.Join:input_type -> orbit.v1.JoinRequest
-	8,  // 35: orbit.v1.NodeService.RenewLease:input_type -> orbit.v1.RenewNodeLeaseRequest
-	10, // 36: orbit.v1.NodeService.Leave:input_type -> orbit.v1.LeaveRequest
-	12, // 37: orbit.v1.NodeService.ListNodes:input_type -> orbit.v1.ListNodesRequest
-	14, // 38: orbit.v1.NodeService.WatchNodes:input_type -> orbit.v1.WatchNodesRequest
-	19, // 39: orbit.v1.AddressableService.LocateOrPlace:input_type -> orbit.v1.LocateOrPlaceRequest
-	21, // 40: orbit.v1.AddressableService.LocateOrPlaceBatch:input_type -> orbit.v1.LocateOrPlaceBatchRequest
-	24, // 41: orbit.v1.AddressableService.RenewLease:input_type -> orbit.v1.RenewLeaseRequest
-	26, // 42: orbit.v1.AddressableService.Abandon:input_type -> orbit.v1.AbandonRequest
-	28, // 43: orbit.v1.AddressableService.ListLeases:input_type -> orbit.v1.ListLeasesRequest
-	7,  // 44: orbit.v1.NodeService.Join:output_type -> orbit.v1.JoinResponse
-	9,  // 45: orbit.v1.NodeService.RenewLease:output_type -> orbit.v1.RenewNodeLeaseResponse
-	11, // 46: orbit.v1.NodeService.Leave:output_type -> orbit.v1.LeaveResponse
-	13, // 47: orbit.v1.NodeService.ListNodes:output_type -> orbit.v1.ListNodesResponse
-	15, // 48: orbit.v1.NodeService.WatchNodes:output_type -> orbit.v1.NodeEvent
-	20, // 49: orbit.v1.AddressableService.LocateOrPlace:output_type -> orbit.v1.LocateOrPlaceResponse
-	23, // 50: orbit.v1.AddressableService.LocateOrPlaceBatch:output_type -> orbit.v1.LocateOrPlaceBatchResponse
-	25, // 51: orbit.v1.AddressableService.RenewLease:output_type -> orbit.v1.RenewLeaseResponse
-	27, // 52: orbit.v1.AddressableService.Abandon:output_type -> orbit.v1.AbandonResponse
-	29, // 53: orbit.v1.AddressableService.ListLeases:output_type -> orbit.v1.ListLeasesResponse
-	44, // [44:54] is the sub-list for method output_type
-	34, // [34:44] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	17, // 23: orbit.v1.LookupRequest.reference:type_name -> orbit.v1.AddressableReference
+	18, // 24: orbit.v1.LookupResponse.lease:type_name -> orbit.v1.AddressableLease
+	18, // 25: orbit.v1.LocateOrPlaceResponse.lease:type_name -> orbit.v1.AddressableLease
+	17, // 26: orbit.v1.LocateOrPlaceBatchRequest.references:type_name -> orbit.v1.AddressableReference
+	18, // 27: orbit.v1.LocateOrPlaceResult.lease:type_name -> orbit.v1.AddressableLease
+	24, // 28: orbit.v1.LocateOrPlaceBatchResponse.results:type_name -> orbit.v1.LocateOrPlaceResult
+	17, // 29: orbit.v1.RenewLeaseRequest.reference:type_name -> orbit.v1.AddressableReference
+	3,  // 30: orbit.v1.RenewLeaseRequest.node:type_name -> orbit.v1.NodeId
+	18, // 31: orbit.v1.RenewLeaseResponse.lease:type_name -> orbit.v1.AddressableLease
+	17, // 32: orbit.v1.AbandonRequest.reference:type_name -> orbit.v1.AddressableReference
+	3,  // 33: orbit.v1.AbandonRequest.node:type_name -> orbit.v1.NodeId
+	3,  // 34: orbit.v1.ListLeasesRequest.node:type_name -> orbit.v1.NodeId
+	18, // 35: orbit.v1.ListLeasesResponse.leases:type_name -> orbit.v1.AddressableLease
+	6,  // 36: orbit.v1.NodeService.Join:input_type -> orbit.v1.JoinRequest
+	8,  // 37: orbit.v1.NodeService.RenewLease:input_type -> orbit.v1.RenewNodeLeaseRequest
+	10, // 38: orbit.v1.NodeService.Leave:input_type -> orbit.v1.LeaveRequest
+	12, // 39: orbit.v1.NodeService.ListNodes:input_type -> orbit.v1.ListNodesRequest
+	14, // 40: orbit.v1.NodeService.WatchNodes:input_type -> orbit.v1.WatchNodesRequest
+	19, // 41: orbit.v1.AddressableService.LocateOrPlace:input_type -> orbit.v1.LocateOrPlaceRequest
+	23, // 42: orbit.v1.AddressableService.LocateOrPlaceBatch:input_type -> orbit.v1.LocateOrPlaceBatchRequest
+	20, // 43: orbit.v1.AddressableService.Lookup:input_type -> orbit.v1.LookupRequest
+	26, // 44: orbit.v1.AddressableService.RenewLease:input_type -> orbit.v1.RenewLeaseRequest
+	28, // 45: orbit.v1.AddressableService.Abandon:input_type -> orbit.v1.AbandonRequest
+	30, // 46: orbit.v1.AddressableService.ListLeases:input_type -> orbit.v1.ListLeasesRequest
+	7,  // 47: orbit.v1.NodeService.Join:output_type -> orbit.v1.JoinResponse
+	9,  // 48: orbit.v1.NodeService.RenewLease:output_type -> orbit.v1.RenewNodeLeaseResponse
+	11, // 49: orbit.v1.NodeService.Leave:output_type -> orbit.v1.LeaveResponse
+	13, // 50: orbit.v1.NodeService.ListNodes:output_type -> orbit.v1.ListNodesResponse
+	15, // 51: orbit.v1.NodeService.WatchNodes:output_type -> orbit.v1.NodeEvent
+	22, // 52: orbit.v1.AddressableService.LocateOrPlace:output_type -> orbit.v1.LocateOrPlaceResponse
+	25, // 53: orbit.v1.AddressableService.LocateOrPlaceBatch:output_type -> orbit.v1.LocateOrPlaceBatchResponse
+	21, // 54: orbit.v1.AddressableService.Lookup:output_type -> orbit.v1.LookupResponse
+	27, // 55: orbit.v1.AddressableService.RenewLease:output_type -> orbit.v1.RenewLeaseResponse
+	29, // 56: orbit.v1.AddressableService.Abandon:output_type -> orbit.v1.AbandonResponse
+	31, // 57: orbit.v1.AddressableService.ListLeases:output_type -> orbit.v1.ListLeasesResponse
+	47, // [47:58] is the sub-list for method output_type
+	36, // [36:47] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_orbit_v1_orbit_proto_init() }
@@ -2089,7 +2201,7 @@ func file_orbit_v1_orbit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orbit_v1_orbit_proto_rawDesc), len(file_orbit_v1_orbit_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -283,6 +283,7 @@ var NodeService_ServiceDesc = grpc.ServiceDesc{
 const (
 	AddressableService_LocateOrPlace_FullMethodName      = "/orbit.v1.AddressableService/LocateOrPlace"
 	AddressableService_LocateOrPlaceBatch_FullMethodName = "/orbit.v1.AddressableService/LocateOrPlaceBatch"
+	AddressableService_Lookup_FullMethodName             = "/orbit.v1.AddressableService/Lookup"
 	AddressableService_RenewLease_FullMethodName         = "/orbit.v1.AddressableService/RenewLease"
 	AddressableService_Abandon_FullMethodName            = "/orbit.v1.AddressableService/Abandon"
 	AddressableService_ListLeases_FullMethodName         = "/orbit.v1.AddressableService/ListLeases"
@@ -296,6 +297,9 @@ type AddressableServiceClient interface {
 	// Many references per call: the same answers as LocateOrPlace, without a
 	// round trip each.
 	LocateOrPlaceBatch(ctx context.Context, in *LocateOrPlaceBatchRequest, opts ...grpc.CallOption) (*LocateOrPlaceBatchResponse, error)
+	// The live lease of a reference whose holder is a live member; NotFound
+	// when it has none (nothing is placed).
+	Lookup(ctx context.Context, in *LookupRequest, opts ...grpc.CallOption) (*LookupResponse, error)
 	RenewLease(ctx context.Context, in *RenewLeaseRequest, opts ...grpc.CallOption) (*RenewLeaseResponse, error)
 	Abandon(ctx context.Context, in *AbandonRequest, opts ...grpc.CallOption) (*AbandonResponse, error)
 	ListLeases(ctx context.Context, in *ListLeasesRequest, opts ...grpc.CallOption) (*ListLeasesResponse, error)
@@ -323,6 +327,16 @@ func (c *addressableServiceClient) LocateOrPlaceBatch(ctx context.Context, in *L
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(LocateOrPlaceBatchResponse)
 	err := c.cc.Invoke(ctx, AddressableService_LocateOrPlaceBatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *addressableServiceClient) Lookup(ctx context.Context, in *LookupRequest, opts ...grpc.CallOption) (*LookupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LookupResponse)
+	err := c.cc.Invoke(ctx, AddressableService_Lookup_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -367,6 +381,9 @@ type AddressableServiceServer interface {
 	// Many references per call: the same answers as LocateOrPlace, without a
 	// round trip each.
 	LocateOrPlaceBatch(context.Context, *LocateOrPlaceBatchRequest) (*LocateOrPlaceBatchResponse, error)
+	// The live lease of a reference whose holder is a live member; NotFound
+	// when it has none (nothing is placed).
+	Lookup(context.Context, *LookupRequest) (*LookupResponse, error)
 	RenewLease(context.Context, *RenewLeaseRequest) (*RenewLeaseResponse, error)
 	Abandon(context.Context, *AbandonRequest) (*AbandonResponse, error)
 	ListLeases(context.Context, *ListLeasesRequest) (*ListLeasesResponse, error)
@@ -385,6 +402,9 @@ func (UnimplementedAddressableServiceServer) LocateOrPlace(context.Context, *Loc
 }
 func (UnimplementedAddressableServiceServer) LocateOrPlaceBatch(context.Context, *LocateOrPlaceBatchRequest) (*LocateOrPlaceBatchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LocateOrPlaceBatch not implemented")
+}
+func (UnimplementedAddressableServiceServer) Lookup(context.Context, *LookupRequest) (*LookupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Lookup not implemented")
 }
 func (UnimplementedAddressableServiceServer) RenewLease(context.Context, *RenewLeaseRequest) (*RenewLeaseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RenewLease not implemented")
@@ -448,6 +468,24 @@ func _AddressableService_LocateOrPlaceBatch_Handler(srv interface{}, ctx context
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AddressableServiceServer).LocateOrPlaceBatch(ctx, req.(*LocateOrPlaceBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AddressableService_Lookup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LookupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AddressableServiceServer).Lookup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AddressableService_Lookup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AddressableServiceServer).Lookup(ctx, req.(*LookupRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -520,6 +558,10 @@ var AddressableService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LocateOrPlaceBatch",
 			Handler:    _AddressableService_LocateOrPlaceBatch_Handler,
+		},
+		{
+			MethodName: "Lookup",
+			Handler:    _AddressableService_Lookup_Handler,
 		},
 		{
 			MethodName: "RenewLease",
