@@ -124,7 +124,7 @@ type ClusterNodeDirectory interface {
 	// challenge token (else ErrFenced) and it is unexpired (else ErrNotFound).
 	// The returned lease carries token as presented.
 	RenewLease(ctx context.Context, id NodeID, token string, ttl time.Duration) (NodeLease, error)
-	// WatchNodes streams the changes of namespace's node records from the
+	// WatchNodes streams the changes of namespace's ("" = every namespace) node records from the
 	// backend's native watch; ErrUnsupported without one (see NodeChange).
 	WatchNodes(ctx context.Context, namespace string) (<-chan NodeChange, error)
 }

@@ -25,14 +25,16 @@ type NodeChange struct {
 	Err error
 }
 
-// WatchNodes streams the changes of namespace's node records made after
-// it returns, from the backend's native watch (etcd, Kubernetes, memory).
+// WatchNodes streams the changes of namespace's node records ("" = every
+// namespace) made after it returns, from the backend's native watch (etcd, Kubernetes, memory).
 // The channel closes when ctx ends, the provider closes, or the backend
 // ends the watch (then the last change carries Err). Without the watch
 // capability it returns ErrUnsupported: the caller polls ListAll.
 func (d *nodes) WatchNodes(ctx context.Context, namespace string) (<-chan NodeChange, error) {
-	if err := (NodeID{Namespace: namespace, Key: "x"}).Validate(); err != nil {
-		return nil, err
+	if namespace != "" {
+		if err := (NodeID{Namespace: namespace, Key: "x"}).Validate(); err != nil {
+			return nil, err
+		}
 	}
 	if d.kv.watch == nil {
 		return nil, fmt.Errorf("watch nodes of namespace %q: the backend has no native watch: %w", namespace, ErrUnsupported)

@@ -153,3 +153,21 @@ func (c *nodeCache) prune(ctx context.Context) error {
 
 // size is how many namespaces the cache holds (tests).
 func (c *nodeCache) size() int { return c.namespaces("") }
+
+// peek returns namespace's current view, fresh or not, without listing
+// (nil when the cache holds none).
+func (c *nodeCache) peek(namespace string) *nodeView {
+	e, ok := c.ns.Load(namespace)
+	if !ok {
+		return nil
+	}
+	return e.(*nsNodes).view.Load()
+}
+
+// invalidateAll marks every view stale.
+func (c *nodeCache) invalidateAll() {
+	c.ns.Range(func(k, _ any) bool {
+		c.invalidate(k.(string))
+		return true
+	})
+}

@@ -244,10 +244,10 @@ func (n *nodeService) WatchNodes(req *orbitv1.WatchNodesRequest, stream orbitv1.
 		return err
 	}
 	defer release()
+	wake, unsubscribe := n.s.members.subscribe(ns)
+	defer unsubscribe()
 	known := map[string]orbit.NodeInfo{}
 	first := true
-	t := time.NewTicker(watchPoll)
-	defer t.Stop()
 	for {
 		pctx, cancel := n.s.backendContext(ctx)
 		list, err := n.s.nodes.ListAll(pctx, ns)
@@ -265,7 +265,7 @@ func (n *nodeService) WatchNodes(req *orbitv1.WatchNodesRequest, stream orbitv1.
 				kind = orbitv1.NodeEvent_KIND_EXISTING
 			case !ok:
 				kind = orbitv1.NodeEvent_KIND_JOINED
-			case old.Status != x.Status || old.URL != x.URL:
+			case old.Status != x.Status || old.URL != x.URL || old.Lease.Incarnation != x.Lease.Incarnation:
 				kind = orbitv1.NodeEvent_KIND_UPDATED
 			}
 			known[x.ID.Key] = x
@@ -284,12 +284,41 @@ func (n *nodeService) WatchNodes(req *orbitv1.WatchNodesRequest, stream orbitv1.
 			}
 		}
 		first = false
+		t := time.NewTimer(n.s.nextWatchPoll(known))
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
 		case <-n.s.stopping:
+			t.Stop()
 			return status.Error(codes.Unavailable, "server shutting down: watch again on another server")
+		case <-wake:
 		case <-t.C:
 		}
+		t.Stop()
 	}
+}
+
+// watchSafetyPoll is how often a stream lists its namespace when the
+// directory's watch pushes changes: joins, departures and updates wake it
+// at once, and a node that lapses (no write happens) is caught by a timer
+// at the earliest expiry it knows.
+const watchSafetyPoll = 5 * time.Second
+
+// nextWatchPoll is how long a WatchNodes stream waits before listing
+// again if nothing wakes it: watchPoll without a native watch; with one,
+// until the earliest expiry among the nodes it knows (at least 10 ms, at
+// most watchSafetyPoll).
+func (s *Server) nextWatchPoll(known map[string]orbit.NodeInfo) time.Duration {
+	if !s.members.watching() {
+		return watchPoll
+	}
+	wait := watchSafetyPoll
+	now := s.clock.Now()
+	for _, n := range known {
+		if d := n.Lease.ExpiresAt.Sub(now) + time.Millisecond; d < wait {
+			wait = d
+		}
+	}
+	return max(wait, 10*time.Millisecond)
 }

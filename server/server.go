@@ -210,6 +210,7 @@ type Server struct {
 	// stopping is closed when Stop begins, so that endless streams
 	// (WatchNodes) end and the drain does not wait for them.
 	stopping chan struct{}
+	members  *membership // membership changes pushed by the directory's watch
 	ready    bool
 }
 
@@ -233,7 +234,7 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 		return nil, fmt.Errorf("server: namespace: %w", err)
 	}
 	s := &Server{namespace: b.namespace, timings: b.timings, clock: b.clock, log: b.logger, listen: b.listen, adminAddr: b.admin, prom: b.promReg,
-		limits: limits, stopping: make(chan struct{})}
+		limits: limits, stopping: make(chan struct{}), members: newMembership()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -380,6 +381,8 @@ func (s *Server) Start(ctx context.Context) error {
 	s.cancel = cancel
 	s.mu.Unlock()
 	s.checkHealth(bg)
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.followMembership(bg) }()
 	s.wg.Add(2)
 	go s.loop(bg, s.timings.SweepInterval, s.sweep)
 	go s.loop(bg, s.timings.HealthInterval, s.checkHealth)
