@@ -19,7 +19,7 @@ func TestAuditNamesAuthenticatedIdentity(t *testing.T) {
 	sink := &lockedBuffer{}
 	log := audit.New(sink)
 	t.Cleanup(func() { _ = log.Close() })
-	e := &authEnv{pki: authtest.NewPKI(t), logs: &syncBuffer{}}
+	e := &authEnv{pki: authtest.NewPKI(t), logs: &lockedBuffer{}}
 	e.node1 = e.pki.Issue(t, authtest.Names{URI: []string{"spiffe://example.org/ns/x/node1"}})
 	e.node2 = e.pki.Issue(t, authtest.Names{URI: []string{"spiffe://example.org/ns/x/node2"}})
 	e.srv = startServer(t, server.NewBuilder().WithNamespace("x").WithListenAddress("127.0.0.1:0").

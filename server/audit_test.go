@@ -26,7 +26,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// lockedBuffer is the audit sink of the tests.
+// lockedBuffer is a bytes.Buffer safe for the server's goroutines (audit sinks, captured logs).
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

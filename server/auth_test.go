@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,26 +41,9 @@ type authEnv struct {
 	srv                          *server.Server
 	pki                          *authtest.PKI
 	node1, node2, client, reader tls.Certificate
-	logs                         *syncBuffer
+	logs                         *lockedBuffer
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func authConfig(extra ...string) *config.AuthConfig {
 	return &config.AuthConfig{
@@ -100,7 +81,7 @@ func startServer(t *testing.T, b *server.Builder) *server.Server {
 func newAuthEnv(t *testing.T, a *config.AuthConfig) *authEnv {
 	t.Helper()
 	p := authtest.NewPKI(t)
-	e := &authEnv{pki: p, logs: &syncBuffer{},
+	e := &authEnv{pki: p, logs: &lockedBuffer{},
 		node1:  p.Issue(t, authtest.Names{CN: "ignored", URI: []string{"spiffe://example.org/ns/x/node1"}, DNS: []string{"ignored.example.org"}}),
 		node2:  p.Issue(t, authtest.Names{URI: []string{"spiffe://example.org/ns/x/node2"}}),
 		client: p.Issue(t, authtest.Names{CN: "ignored-too", DNS: []string{"client.example.org"}}),
@@ -466,7 +447,7 @@ func TestAuthOffBeyondLoopbackWarns(t *testing.T) {
 		listen string
 		warn   bool
 	}{{"127.0.0.1:0", false}, {":0", true}} {
-		var logs syncBuffer
+		var logs lockedBuffer
 		startServer(t, server.NewBuilder().WithListenAddress(tc.listen).
 			WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 		got := strings.Contains(logs.String(), "level=WARN msg=\"AUTHENTICATION IS OFF")
