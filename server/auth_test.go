@@ -44,7 +44,6 @@ type authEnv struct {
 	logs                         *lockedBuffer
 }
 
-
 func authConfig(extra ...string) *config.AuthConfig {
 	return &config.AuthConfig{
 		Mode: "on",
