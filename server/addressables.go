@@ -109,11 +109,7 @@ func (s *Server) locateOrPlace(ctx context.Context, ref orbit.AddressableReferen
 // a new incarnation: the leases of its previous life are not alive.
 func (s *Server) holderAlive(ctx context.Context, lease orbit.AddressableLease) (bool, error) {
 	id := lease.Node
-	v, err := s.cache.get(ctx, id.Namespace)
-	if err != nil {
-		return false, err
-	}
-	if n, ok := v.byKey[id.Key]; ok && n.Live(s.clock.Now()) && n.Lease.Incarnation == lease.NodeIncarnation {
+	if _, ok := s.cachedHolder(ctx, lease); ok {
 		return true, nil
 	}
 	n, err := s.nodes.Get(ctx, id)

@@ -55,9 +55,11 @@ func (a *addressableService) LocateOrPlaceBatch(ctx context.Context, req *orbitv
 	first := map[string]int{} // a reference on the slow path -> its first occurrence
 	repeats := map[int]int{}  // a later occurrence -> the first
 	for j, l := range leases {
-		if l.Epoch != 0 && s.holderAliveCached(ctx, l) {
-			out.Results[at[j]] = &orbitv1.LocateOrPlaceResult{Lease: s.leaseOut(ctx, l)}
-			continue
+		if l.Epoch != 0 {
+			if holder, ok := s.cachedHolder(ctx, l); ok {
+				out.Results[at[j]] = &orbitv1.LocateOrPlaceResult{Lease: leaseWithURL(l, holder)}
+				continue
+			}
 		}
 		key := parsed[j].String()
 		if f, ok := first[key]; ok {
@@ -83,22 +85,27 @@ func (a *addressableService) LocateOrPlaceBatch(ctx context.Context, req *orbitv
 	_ = g.Wait() // the goroutines report per reference
 	for j, f := range repeats {
 		r := out.Results[at[f]]
-		out.Results[at[j]] = &orbitv1.LocateOrPlaceResult{Lease: r.Lease, Code: r.Code, Message: r.Message}
 		if r.Code != 0 {
-			fail(at[j], status.Error(codes.Code(r.Code), r.Message))
+			out.Results[at[j]] = &orbitv1.LocateOrPlaceResult{Code: r.Code,
+				Message: fmt.Sprintf("references[%d]: same reference as %s", at[j], r.Message)}
+			continue
 		}
+		out.Results[at[j]] = &orbitv1.LocateOrPlaceResult{Lease: r.Lease}
 	}
 	return out, nil
 }
 
-// holderAliveCached reports whether the node cache knows the incarnation
-// holding lease live; false means "not known alive" (the caller confirms
-// in the directory).
-func (s *Server) holderAliveCached(ctx context.Context, lease orbit.AddressableLease) bool {
+// cachedHolder returns the node holding lease if the node cache knows its
+// incarnation live; ok = false means "not known alive" (a caller that must
+// know confirms in the directory).
+func (s *Server) cachedHolder(ctx context.Context, lease orbit.AddressableLease) (orbit.NodeInfo, bool) {
 	v, err := s.cache.get(ctx, lease.Node.Namespace)
 	if err != nil {
-		return false
+		return orbit.NodeInfo{}, false
 	}
 	n, ok := v.byKey[lease.Node.Key]
-	return ok && n.Live(s.clock.Now()) && n.Lease.Incarnation == lease.NodeIncarnation
+	if !ok || !n.Live(s.clock.Now()) || n.Lease.Incarnation != lease.NodeIncarnation {
+		return orbit.NodeInfo{}, false
+	}
+	return n, true
 }

@@ -39,11 +39,14 @@ func (a *addressableService) Lookup(ctx context.Context, req *orbitv1.LookupRequ
 // leaseOut is the lease as the API answers it, with the holder's URL when
 // the node cache knows the holder's incarnation live.
 func (s *Server) leaseOut(ctx context.Context, l orbit.AddressableLease) *orbitv1.AddressableLease {
+	holder, _ := s.cachedHolder(ctx, l)
+	return leaseWithURL(l, holder)
+}
+
+// leaseWithURL is l as the API answers it, naming holder's URL (none for
+// the zero NodeInfo).
+func leaseWithURL(l orbit.AddressableLease, holder orbit.NodeInfo) *orbitv1.AddressableLease {
 	out := leaseToProto(l)
-	if v, err := s.cache.get(ctx, l.Node.Namespace); err == nil {
-		if n, ok := v.byKey[l.Node.Key]; ok && n.Lease.Incarnation == l.NodeIncarnation {
-			out.NodeUrl = n.URL
-		}
-	}
+	out.NodeUrl = holder.URL
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -21,23 +22,17 @@ import (
 type membership struct {
 	mu   sync.Mutex
 	subs map[string]map[chan struct{}]struct{} // namespace -> wake channels
-	// active is closed once the directory's watch is known to work.
-	active chan struct{}
+	// active is true while the directory's watch is open.
+	active atomic.Bool
 }
 
 func newMembership() *membership {
-	return &membership{subs: map[string]map[chan struct{}]struct{}{}, active: make(chan struct{})}
+	return &membership{subs: map[string]map[chan struct{}]struct{}{}}
 }
 
-// watching reports whether changes are pushed (a stream may poll slowly).
-func (m *membership) watching() bool {
-	select {
-	case <-m.active:
-		return true
-	default:
-		return false
-	}
-}
+// watching reports whether changes are pushed now (a stream may poll
+// slowly); false before the watch opens and while it is being reopened.
+func (m *membership) watching() bool { return m.active.Load() }
 
 // subscribe returns a channel that receives (coalesced) a value after a
 // membership change in namespace, and the function that unsubscribes.
@@ -70,7 +65,7 @@ func (m *membership) wake(namespace string) {
 	m.mu.Unlock()
 }
 
-// follow runs the watch until ctx ends, reopening it (with backoff) when
+// followMembership runs the watch until ctx ends, reopening it (with backoff) when
 // the backend ends it. It returns at once when the directory has no
 // native watch.
 func (s *Server) followMembership(ctx context.Context) {
@@ -83,7 +78,7 @@ func (s *Server) followMembership(ctx context.Context) {
 			return
 		}
 		if err == nil {
-			s.members.markActive()
+			s.members.active.Store(true)
 			retry.Reset()
 			for c := range changes {
 				if c.Err != nil {
@@ -92,6 +87,7 @@ func (s *Server) followMembership(ctx context.Context) {
 				}
 				s.applyChange(ctx, c)
 			}
+			s.members.active.Store(false)
 			if ctx.Err() != nil {
 				return
 			}
@@ -105,16 +101,6 @@ func (s *Server) followMembership(ctx context.Context) {
 			return
 		case <-time.After(retry.NextBackOff()):
 		}
-	}
-}
-
-func (m *membership) markActive() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	select {
-	case <-m.active:
-	default:
-		close(m.active)
 	}
 }
 
