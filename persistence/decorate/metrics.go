@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/orbit-go/orbit/persistence/driver"
 )
@@ -22,6 +23,7 @@ type Metrics struct {
 	batch  driver.Batcher
 	put    driver.OptionPutter
 	index  driver.Indexer
+	expiry driver.ExpiryLister
 	watch  driver.Watcher
 	health driver.HealthChecker
 	cache  driver.CacheStatser
@@ -46,6 +48,7 @@ func NewMetrics(inner driver.Store, name, typ string, e *Exporter) *Metrics {
 	m.batch, _ = inner.(driver.Batcher)
 	m.put, _ = inner.(driver.OptionPutter)
 	m.index, _ = inner.(driver.Indexer)
+	m.expiry, _ = inner.(driver.ExpiryLister)
 	m.watch, _ = inner.(driver.Watcher)
 	m.health, _ = inner.(driver.HealthChecker)
 	m.cache, _ = inner.(driver.CacheStatser)
@@ -186,6 +189,25 @@ func (m *Metrics) ListIndex(ctx context.Context, label string, opts driver.ListO
 	p, err := m.index.ListIndex(ctx, label, opts)
 	m.done(m.ops[idxList], t, err)
 	return p, err
+}
+
+// ListExpiring counts one list per call.
+func (m *Metrics) ListExpiring(ctx context.Context, prefix string, before time.Time, opts driver.ListOptions) (driver.ListPage, error) {
+	if m.expiry == nil {
+		return driver.ListPage{}, m.unsupported("list expiring")
+	}
+	t := m.begin()
+	p, err := m.expiry.ListExpiring(ctx, prefix, before, opts)
+	m.done(m.ops[idxList], t, err)
+	return p, err
+}
+
+// ExpiryGranularity is passed through (0 without the capability).
+func (m *Metrics) ExpiryGranularity() time.Duration {
+	if m.expiry == nil {
+		return 0
+	}
+	return m.expiry.ExpiryGranularity()
 }
 
 // Watch is passed through (a stream is not an operation to count).

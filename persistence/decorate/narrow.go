@@ -2,6 +2,7 @@ package decorate
 
 import (
 	"context"
+	"time"
 
 	"github.com/orbit-go/orbit/persistence/driver"
 )
@@ -19,6 +20,7 @@ type Full interface {
 	driver.OptionPutter
 	indexLister
 	expiryMarker
+	expiryLister
 	driver.Watcher
 	driver.HealthChecker
 	driver.CacheStatser
@@ -27,13 +29,17 @@ type Full interface {
 }
 
 // The parts of the optional interfaces that no other interface shares:
-// driver.Indexer and driver.Expirer both embed driver.OptionPutter, so a
+// driver.Indexer, driver.Expirer and driver.ExpiryLister all embed driver.OptionPutter, so a
 // combination embeds OptionPutter once and these beside it.
 type (
 	indexLister interface {
 		ListIndex(ctx context.Context, label string, opts driver.ListOptions) (driver.ListPage, error)
 	}
 	expiryMarker interface{ ExpiresEntries() }
+	expiryLister interface {
+		ListExpiring(ctx context.Context, prefix string, before time.Time, opts driver.ListOptions) (driver.ListPage, error)
+		ExpiryGranularity() time.Duration
+	}
 	// inProcessMarker is driver.InProcess under another name: embedded as
 	// driver.InProcess, the field InProcess would hide the method InProcess.
 	inProcessMarker interface{ InProcess() }
@@ -50,6 +56,7 @@ const (
 	bitHealth
 	bitCacheStats
 	bitInProcess
+	bitExpiryIndex
 	numCombos = 1 << iota
 )
 
@@ -79,6 +86,9 @@ func maskOf(s driver.Store) int {
 	}
 	if _, ok := s.(driver.InProcess); ok {
 		m |= bitInProcess
+	}
+	if _, ok := s.(driver.ExpiryLister); ok {
+		m |= bitExpiryIndex
 	}
 	return m
 }

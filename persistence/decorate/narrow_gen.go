@@ -2244,6 +2244,2566 @@ type combo255 struct {
 	driver.CacheStatser
 	inProcessMarker
 }
+type combo256 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryLister
+}
+type combo257 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryLister
+}
+type combo258 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryLister
+}
+type combo259 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryLister
+}
+type combo260 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryLister
+}
+type combo261 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryLister
+}
+type combo262 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryLister
+}
+type combo263 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryLister
+}
+type combo264 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	expiryLister
+}
+type combo265 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	expiryLister
+}
+type combo266 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	expiryLister
+}
+type combo267 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	expiryLister
+}
+type combo268 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	expiryLister
+}
+type combo269 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	expiryLister
+}
+type combo270 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	expiryLister
+}
+type combo271 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	expiryLister
+}
+type combo272 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.OptionPutter
+	expiryLister
+}
+type combo273 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.OptionPutter
+	expiryLister
+}
+type combo274 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.OptionPutter
+	expiryLister
+}
+type combo275 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.OptionPutter
+	expiryLister
+}
+type combo276 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	expiryLister
+}
+type combo277 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	expiryLister
+}
+type combo278 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	expiryLister
+}
+type combo279 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	expiryLister
+}
+type combo280 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	expiryLister
+}
+type combo281 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	expiryLister
+}
+type combo282 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	expiryLister
+}
+type combo283 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	expiryLister
+}
+type combo284 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	expiryLister
+}
+type combo285 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	expiryLister
+}
+type combo286 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	expiryLister
+}
+type combo287 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	expiryLister
+}
+type combo288 struct {
+	driver.Store
+	unwrapper
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+}
+type combo289 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+}
+type combo290 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+}
+type combo291 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+}
+type combo292 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	expiryLister
+}
+type combo293 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	expiryLister
+}
+type combo294 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	expiryLister
+}
+type combo295 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	expiryLister
+}
+type combo296 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+}
+type combo297 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+}
+type combo298 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+}
+type combo299 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+}
+type combo300 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+}
+type combo301 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+}
+type combo302 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+}
+type combo303 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+}
+type combo304 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+}
+type combo305 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+}
+type combo306 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+}
+type combo307 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+}
+type combo308 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+}
+type combo309 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+}
+type combo310 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+}
+type combo311 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+}
+type combo312 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+}
+type combo313 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+}
+type combo314 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+}
+type combo315 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+}
+type combo316 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+}
+type combo317 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+}
+type combo318 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+}
+type combo319 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+}
+type combo320 struct {
+	driver.Store
+	unwrapper
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo321 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo322 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo323 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo324 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	expiryLister
+}
+type combo325 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	expiryLister
+}
+type combo326 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	expiryLister
+}
+type combo327 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	expiryLister
+}
+type combo328 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+}
+type combo329 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+}
+type combo330 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+}
+type combo331 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+}
+type combo332 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+}
+type combo333 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+}
+type combo334 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+}
+type combo335 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+}
+type combo336 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo337 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo338 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo339 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo340 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+}
+type combo341 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+}
+type combo342 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+}
+type combo343 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+}
+type combo344 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+}
+type combo345 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+}
+type combo346 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+}
+type combo347 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+}
+type combo348 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+}
+type combo349 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+}
+type combo350 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+}
+type combo351 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+}
+type combo352 struct {
+	driver.Store
+	unwrapper
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo353 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo354 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo355 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo356 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo357 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo358 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo359 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo360 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo361 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo362 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo363 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo364 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo365 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo366 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo367 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo368 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo369 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo370 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo371 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+}
+type combo372 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo373 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo374 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo375 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo376 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo377 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo378 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo379 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo380 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo381 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo382 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo383 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+}
+type combo384 struct {
+	driver.Store
+	unwrapper
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo385 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo386 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo387 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo388 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	inProcessMarker
+	expiryLister
+}
+type combo389 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	inProcessMarker
+	expiryLister
+}
+type combo390 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	inProcessMarker
+	expiryLister
+}
+type combo391 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	inProcessMarker
+	expiryLister
+}
+type combo392 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	inProcessMarker
+	expiryLister
+}
+type combo393 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	inProcessMarker
+	expiryLister
+}
+type combo394 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	inProcessMarker
+	expiryLister
+}
+type combo395 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	inProcessMarker
+	expiryLister
+}
+type combo396 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	inProcessMarker
+	expiryLister
+}
+type combo397 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	inProcessMarker
+	expiryLister
+}
+type combo398 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	inProcessMarker
+	expiryLister
+}
+type combo399 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	inProcessMarker
+	expiryLister
+}
+type combo400 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo401 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo402 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo403 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo404 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+}
+type combo405 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+}
+type combo406 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+}
+type combo407 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+}
+type combo408 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+}
+type combo409 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+}
+type combo410 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+}
+type combo411 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+}
+type combo412 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+}
+type combo413 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+}
+type combo414 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+}
+type combo415 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+}
+type combo416 struct {
+	driver.Store
+	unwrapper
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo417 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo418 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo419 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo420 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo421 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo422 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo423 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo424 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo425 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo426 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo427 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo428 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo429 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo430 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo431 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo432 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo433 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo434 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo435 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo436 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo437 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo438 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo439 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo440 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo441 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo442 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo443 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo444 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo445 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo446 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo447 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+}
+type combo448 struct {
+	driver.Store
+	unwrapper
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo449 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo450 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo451 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo452 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo453 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo454 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo455 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo456 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo457 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo458 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo459 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo460 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo461 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo462 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo463 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo464 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo465 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo466 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo467 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo468 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo469 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo470 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo471 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo472 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo473 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo474 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo475 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo476 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo477 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo478 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo479 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo480 struct {
+	driver.Store
+	unwrapper
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo481 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo482 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo483 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo484 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo485 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo486 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo487 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo488 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo489 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo490 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo491 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo492 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo493 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo494 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo495 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo496 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo497 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo498 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo499 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+}
+type combo500 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo501 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo502 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo503 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo504 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo505 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo506 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo507 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo508 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo509 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo510 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
+type combo511 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+}
 
 // combos[mask] wraps a Full decorator in the combination of mask's bits.
 var combos = [numCombos]func(Full) driver.Store{
@@ -2503,4 +5063,260 @@ var combos = [numCombos]func(Full) driver.Store{
 	func(f Full) driver.Store { return combo253{f, f, f, f, f, f, f, f, f, f} },
 	func(f Full) driver.Store { return combo254{f, f, f, f, f, f, f, f, f, f} },
 	func(f Full) driver.Store { return combo255{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo256{f, f, f, f} },
+	func(f Full) driver.Store { return combo257{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo258{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo259{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo260{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo261{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo262{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo263{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo264{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo265{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo266{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo267{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo268{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo269{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo270{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo271{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo272{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo273{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo274{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo275{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo276{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo277{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo278{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo279{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo280{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo281{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo282{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo283{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo284{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo285{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo286{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo287{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo288{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo289{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo290{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo291{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo292{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo293{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo294{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo295{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo296{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo297{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo298{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo299{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo300{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo301{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo302{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo303{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo304{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo305{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo306{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo307{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo308{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo309{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo310{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo311{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo312{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo313{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo314{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo315{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo316{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo317{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo318{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo319{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo320{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo321{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo322{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo323{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo324{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo325{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo326{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo327{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo328{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo329{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo330{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo331{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo332{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo333{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo334{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo335{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo336{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo337{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo338{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo339{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo340{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo341{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo342{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo343{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo344{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo345{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo346{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo347{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo348{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo349{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo350{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo351{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo352{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo353{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo354{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo355{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo356{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo357{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo358{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo359{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo360{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo361{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo362{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo363{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo364{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo365{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo366{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo367{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo368{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo369{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo370{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo371{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo372{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo373{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo374{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo375{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo376{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo377{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo378{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo379{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo380{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo381{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo382{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo383{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo384{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo385{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo386{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo387{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo388{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo389{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo390{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo391{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo392{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo393{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo394{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo395{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo396{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo397{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo398{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo399{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo400{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo401{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo402{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo403{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo404{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo405{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo406{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo407{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo408{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo409{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo410{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo411{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo412{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo413{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo414{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo415{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo416{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo417{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo418{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo419{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo420{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo421{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo422{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo423{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo424{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo425{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo426{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo427{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo428{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo429{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo430{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo431{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo432{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo433{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo434{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo435{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo436{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo437{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo438{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo439{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo440{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo441{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo442{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo443{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo444{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo445{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo446{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo447{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo448{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo449{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo450{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo451{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo452{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo453{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo454{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo455{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo456{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo457{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo458{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo459{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo460{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo461{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo462{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo463{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo464{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo465{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo466{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo467{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo468{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo469{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo470{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo471{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo472{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo473{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo474{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo475{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo476{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo477{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo478{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo479{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo480{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo481{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo482{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo483{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo484{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo485{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo486{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo487{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo488{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo489{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo490{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo491{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo492{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo493{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo494{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo495{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo496{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo497{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo498{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo499{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo500{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo501{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo502{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo503{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo504{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo505{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo506{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo507{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo508{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo509{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo510{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo511{f, f, f, f, f, f, f, f, f, f, f, f} },
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/orbit-go/orbit/persistence/decorate"
 	"github.com/orbit-go/orbit/persistence/driver"
@@ -56,6 +57,11 @@ func (e everything) ListIndex(context.Context, string, driver.ListOptions) (driv
 	return driver.ListPage{}, nil
 }
 func (e everything) ExpiresEntries() { e.note("ExpiresEntries") }
+func (e everything) ListExpiring(context.Context, string, time.Time, driver.ListOptions) (driver.ListPage, error) {
+	e.note("ListExpiring")
+	return driver.ListPage{}, nil
+}
+func (e everything) ExpiryGranularity() time.Duration { e.note("ExpiryGranularity"); return time.Second }
 func (e everything) Watch(context.Context, string) (<-chan driver.Event, error) {
 	e.note("Watch")
 	return nil, nil
@@ -83,6 +89,7 @@ var optional = []capCase{
 	{"health", func(s driver.Store) bool { _, ok := s.(driver.HealthChecker); return ok }},
 	{"cache-stats", func(s driver.Store) bool { _, ok := s.(driver.CacheStatser); return ok }},
 	{"in-process", func(s driver.Store) bool { _, ok := s.(driver.InProcess); return ok }},
+	{"expiry-index", func(s driver.Store) bool { _, ok := s.(driver.ExpiryLister); return ok }},
 	{"option-putter", func(s driver.Store) bool { _, ok := s.(driver.OptionPutter); return ok }},
 }
 
@@ -92,7 +99,7 @@ var optional = []capCase{
 // reaches the inner driver's method.
 func TestMeasuredStoreHasInnerCapabilities(t *testing.T) {
 	ctx := context.Background()
-	for mask := 0; mask < 1<<8; mask++ {
+	for mask := 0; mask < 1<<9; mask++ {
 		var calls []string
 		inner := innerWith(t, mask, &calls)
 		measured, m := decorate.Measure(inner, "p", "Test", nil)
@@ -119,6 +126,13 @@ func TestMeasuredStoreHasInnerCapabilities(t *testing.T) {
 			_, _ = ix.ListIndex(ctx, "n", driver.ListOptions{})
 			_, _ = ix.PutWithOptions(ctx, "k", nil, driver.Unconditional(), driver.PutOptions{})
 			want = append(want, "ListIndex", "PutWithOptions")
+		}
+		if el, ok := measured.(driver.ExpiryLister); ok {
+			_, _ = el.ListExpiring(ctx, "a/", time.Now(), driver.ListOptions{})
+			if g := el.ExpiryGranularity(); g != time.Second {
+				t.Errorf("mask %08b: ExpiryGranularity = %v, want the inner answer", mask, g)
+			}
+			want = append(want, "ListExpiring", "ExpiryGranularity")
 		}
 		if hc, ok := measured.(driver.HealthChecker); ok {
 			if h := hc.HealthCheck(ctx); h.Reason != "inner" {
@@ -168,7 +182,7 @@ func TestMeasuredMemoryStore(t *testing.T) {
 }
 
 // innerWith returns a store with exactly the capabilities of mask (bit i is
-// optional[i]; option-putter follows index or expiry), checking the
+// optional[i]; option-putter follows index, expiry or expiry-index), checking the
 // generated combination against the mask first.
 func innerWith(t *testing.T, mask int, calls *[]string) driver.Store {
 	t.Helper()
@@ -176,7 +190,7 @@ func innerWith(t *testing.T, mask int, calls *[]string) driver.Store {
 	for i, c := range optional {
 		want := mask&(1<<i) != 0
 		if c.name == "option-putter" {
-			want = mask&(1<<2|1<<3) != 0
+			want = mask&(1<<2|1<<3|1<<8) != 0
 		}
 		if got := c.has(s); got != want {
 			t.Fatalf("combination %08b: has %s = %v, want %v", mask, c.name, got, want)

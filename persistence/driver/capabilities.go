@@ -19,10 +19,11 @@ const (
 	CapIndex        Capability = "index"        // Indexer
 	CapExpiry       Capability = "expiry"       // Expirer
 	CapBatch        Capability = "batch"        // Batcher
+	CapExpiryIndex  Capability = "expiry-index" // ExpiryLister
 )
 
 // AllCapabilities lists every capability the contract defines.
-var AllCapabilities = []Capability{CapTransactions, CapWatch, CapHealth, CapCacheStats, CapIndex, CapExpiry, CapBatch}
+var AllCapabilities = []Capability{CapTransactions, CapWatch, CapHealth, CapCacheStats, CapIndex, CapExpiry, CapBatch, CapExpiryIndex}
 
 // Capabilities is a set of capabilities.
 type Capabilities map[Capability]bool
@@ -50,6 +51,9 @@ func CapabilitiesOf(s Store) Capabilities {
 	}
 	if _, ok := s.(Batcher); ok {
 		c[CapBatch] = true
+	}
+	if _, ok := s.(ExpiryLister); ok {
+		c[CapExpiryIndex] = true
 	}
 	return c
 }

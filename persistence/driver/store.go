@@ -198,9 +198,10 @@ type PutOptions struct {
 	// Label is the entry's index label (Indexer); "" = in no index.
 	Label string
 	// ExpireAt lets the backend delete the entry natively once this time
-	// has passed (Expirer); zero = never. The lease logic sets it well after
-	// the record stops mattering (expiry plus the epoch grace), so native
-	// deletion is only garbage collection, never a correctness mechanism.
+	// has passed (Expirer), and files the entry by that time (ExpiryLister);
+	// zero = never. The lease logic sets it well after the record stops
+	// mattering (expiry plus the epoch grace), so native deletion is only
+	// garbage collection, never a correctness mechanism.
 	ExpireAt time.Time
 }
 
@@ -233,6 +234,26 @@ type Expirer interface {
 	OptionPutter
 	// ExpiresEntries documents the capability; it has no effect.
 	ExpiresEntries()
+}
+
+// ExpiryLister is implemented by backends that keep their entries filed by
+// PutOptions.ExpireAt (natively, or in an index kept atomically with the
+// entries), so that the entries due by a time are listed without reading the
+// others. The lease logic's cleanup sweep uses it: its cost then follows how
+// many records are dead, not how many are stored.
+//
+// Put and Txn OpPut without ExpireAt, and Delete, remove an entry from the
+// filing; a write with a later ExpireAt refiles it.
+type ExpiryLister interface {
+	OptionPutter
+	// ListExpiring lists the entries under prefix whose ExpireAt is at or
+	// before before, in key order, paginated like List (StartAfter is a
+	// key). It lists every such entry; it may also list entries whose
+	// ExpireAt is up to ExpiryGranularity later (a backend files by
+	// buckets), never entries without an ExpireAt.
+	ListExpiring(ctx context.Context, prefix string, before time.Time, opts ListOptions) (ListPage, error)
+	// ExpiryGranularity is the width of the backend's filing buckets.
+	ExpiryGranularity() time.Duration
 }
 
 // EventKind says what happened to a key.

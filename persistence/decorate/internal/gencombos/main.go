@@ -26,6 +26,7 @@ var parts = [][]string{
 	{"driver.HealthChecker"},
 	{"driver.CacheStatser"},
 	{"inProcessMarker"}, // not driver.InProcess: its field name would hide its method
+	{"driver.OptionPutter", "expiryLister"},
 }
 
 // fieldsOf returns the embedded interfaces of combination m: the core
