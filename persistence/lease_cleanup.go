@@ -14,10 +14,31 @@ import (
 // CleanupExpired deletes lease records dead for at least EpochGrace (each
 // delete conditional on the version read, so a concurrent renewal or
 // re-placement wins) and the index entries that no placement can need.
+//
+// Its cost follows what expired where the backend lists entries by expiry
+// (sweepDue); elsewhere it reads every lease record, and, on backends that
+// keep index entries without transactions, every index entry.
 func (a *addressables) CleanupExpired(ctx context.Context) (int, error) {
-	removed := 0
 	now := a.opt.clock.Now()
 	horizon := now.Add(-a.opt.epochGrace)
+	var removed int
+	var err error
+	if a.kv.expiryList != nil {
+		removed, err = a.sweepDue(ctx, horizon)
+	} else {
+		removed, err = a.sweepAll(ctx, horizon)
+	}
+	if err != nil || !a.keepsLooseIndex() {
+		return removed, err
+	}
+	err = a.forEach(ctx, indexPrefix, func(e driver.Entry) error { return a.pruneIndex(ctx, e, now) })
+	return removed, err
+}
+
+// sweepAll deletes the lease records dead since horizon or before, reading
+// every lease record.
+func (a *addressables) sweepAll(ctx context.Context, horizon time.Time) (int, error) {
+	removed := 0
 	err := a.forEach(ctx, leasePrefix, func(e driver.Entry) error {
 		rec, err := decodeLease(e.Key, e.Value)
 		if err != nil {
@@ -26,26 +47,19 @@ func (a *addressables) CleanupExpired(ctx context.Context) (int, error) {
 		if rec.ExpiresAt.After(horizon) {
 			return nil
 		}
-		err = a.kv.store.Delete(ctx, e.Key, driver.MatchVersion(e.Version))
-		switch {
-		case err == nil:
+		ok, err := a.deleteOneDead(ctx, deadLease{key: e.Key, ver: e.Version, rec: rec})
+		if ok {
 			removed++
-			if a.kv.index != nil {
-				return nil // the native index dropped it with the record
-			}
-			return a.dropIndexUpTo(ctx, rec.Node, e.Key, rec.Epoch)
-		case errors.Is(err, ErrConflict), errors.Is(err, ErrNotFound):
-		default:
-			return fmt.Errorf("cleanup lease %q: %w", e.Key, err)
 		}
-		return nil
+		return err
 	})
-	if err != nil || a.kv.index != nil {
-		return removed, err
-	}
-	err = a.forEach(ctx, indexPrefix, func(e driver.Entry) error { return a.pruneIndex(ctx, e, now) })
 	return removed, err
 }
+
+// keepsLooseIndex says whether index entries can outlive their lease
+// records: the backend has no native index, and no transactions to write
+// and delete an entry together with its record.
+func (a *addressables) keepsLooseIndex() bool { return a.kv.index == nil && a.kv.txn == nil }
 
 // dropIndexUpTo deletes node's index entry for leaseKey if it was written
 // for an epoch <= epoch (the record of that epoch was just deleted). A

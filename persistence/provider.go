@@ -25,14 +25,18 @@ type kv struct {
 	// expiry is set when the backend deletes dead records natively; grace
 	// is how long after expiry a record may be deleted (the epoch grace).
 	expiry driver.OptionPutter
-	grace  time.Duration
+	// expiryList is set when the backend lists entries by their ExpireAt,
+	// so that a sweep reads only what is due.
+	expiryList driver.ExpiryLister
+	grace      time.Duration
 	caps   driver.Capabilities
 }
 
 // expireAt is when a record that expires at expires may be deleted
-// natively: after the epoch grace, plus a margin for clock skew.
+// natively, and the time an expiry index files it under: after the epoch
+// grace, plus a margin for clock skew.
 func (k *kv) expireAt(expires time.Time) time.Time {
-	if k.expiry == nil {
+	if k.expiry == nil && k.expiryList == nil {
 		return time.Time{}
 	}
 	return expires.Add(k.grace + time.Minute)
@@ -45,6 +49,8 @@ func (k *kv) put(ctx context.Context, key string, value []byte, cond driver.Cond
 		return k.index.PutWithOptions(ctx, key, value, cond, driver.PutOptions{Label: label, ExpireAt: k.expireAt(expires)})
 	case k.expiry != nil:
 		return k.expiry.PutWithOptions(ctx, key, value, cond, driver.PutOptions{ExpireAt: k.expireAt(expires)})
+	case k.expiryList != nil:
+		return k.expiryList.PutWithOptions(ctx, key, value, cond, driver.PutOptions{ExpireAt: k.expireAt(expires)})
 	default:
 		return k.store.Put(ctx, key, value, cond)
 	}
@@ -91,6 +97,9 @@ func NewProvider(name, typ string, store driver.Store, opts ...Option) Provider 
 	}
 	if _, ok := measured.(driver.Batcher); ok {
 		k.batch = m
+	}
+	if _, ok := measured.(driver.ExpiryLister); ok {
+		k.expiryList = m
 	}
 	p := &provider{name: name, typ: typ, kv: k, opt: o, measured: measured}
 	p.addrs = &addressables{kv: k, opt: &p.opt}

@@ -61,7 +61,10 @@ func (e everything) ListExpiring(context.Context, string, time.Time, driver.List
 	e.note("ListExpiring")
 	return driver.ListPage{}, nil
 }
-func (e everything) ExpiryGranularity() time.Duration { e.note("ExpiryGranularity"); return time.Second }
+func (e everything) ExpiryGranularity() time.Duration {
+	e.note("ExpiryGranularity")
+	return time.Second
+}
 func (e everything) Watch(context.Context, string) (<-chan driver.Event, error) {
 	e.note("Watch")
 	return nil, nil
