@@ -29,7 +29,7 @@ type kv struct {
 	// so that a sweep reads only what is due.
 	expiryList driver.ExpiryLister
 	grace      time.Duration
-	caps   driver.Capabilities
+	caps       driver.Capabilities
 }
 
 // expireAt is when a record that expires at expires may be deleted
