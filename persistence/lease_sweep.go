@@ -18,6 +18,9 @@ import (
 // without batches.
 const sweepParallelism = 16
 
+// sweepPage is how many due records one round of a sweep reads.
+const sweepPage = 1000
+
 // deadLease is a lease record the sweep found dead past its grace.
 type deadLease struct {
 	key string
@@ -28,19 +31,25 @@ type deadLease struct {
 // sweepDue deletes the lease records dead since horizon or before, reading
 // only the records the backend files as due. Every record is written with
 // ExpireAt = kv.expireAt(ExpiresAt), so a record dead since horizon is filed
-// at or before kv.expireAt(horizon); what the backend lists beyond that
-// (its granularity) is decoded and left alone.
+// at or before kv.expireAt(horizon). The backend may also return records
+// filed up to its granularity later: they are decoded and left alone.
+//
+// ListExpiring has no cursor, so each round asks again for what is due and
+// deletes it. A round that deletes nothing ends the sweep (what it was
+// given is not dead yet, or was renewed meanwhile): every round but the
+// last deletes at least one record, so the sweep ends. A record crowded
+// out by more than sweepPage not-yet-dead ones of the same bucket waits for
+// a later sweep, at most the backend's granularity.
 func (a *addressables) sweepDue(ctx context.Context, horizon time.Time) (int, error) {
 	before := a.kv.expireAt(horizon)
-	removed, after := 0, ""
+	removed := 0
 	for {
-		page, err := a.kv.expiryList.ListExpiring(ctx, leasePrefix, before, driver.ListOptions{StartAfter: after, Limit: DefaultPageSize})
+		es, err := a.kv.expiryList.ListExpiring(ctx, leasePrefix, before, sweepPage)
 		if err != nil {
 			return removed, fmt.Errorf("list leases due to expire by %s: %w", before.UTC().Format(time.RFC3339), err)
 		}
-		dead := make([]deadLease, 0, len(page.Entries))
-		for _, e := range page.Entries {
-			after = e.Key
+		dead := make([]deadLease, 0, len(es))
+		for _, e := range es {
 			rec, err := decodeLease(e.Key, e.Value)
 			if err != nil {
 				return removed, fmt.Errorf("decode lease %q: %w", e.Key, err)
@@ -51,11 +60,8 @@ func (a *addressables) sweepDue(ctx context.Context, horizon time.Time) (int, er
 		}
 		n, err := a.deleteDead(ctx, dead)
 		removed += n
-		if err != nil {
+		if err != nil || n == 0 || len(es) < sweepPage {
 			return removed, err
-		}
-		if !page.More || len(page.Entries) == 0 {
-			return removed, nil
 		}
 	}
 }

@@ -192,12 +192,12 @@ func (m *Metrics) ListIndex(ctx context.Context, label string, opts driver.ListO
 }
 
 // ListExpiring counts one list per call.
-func (m *Metrics) ListExpiring(ctx context.Context, prefix string, before time.Time, opts driver.ListOptions) (driver.ListPage, error) {
+func (m *Metrics) ListExpiring(ctx context.Context, prefix string, before time.Time, limit int) ([]driver.Entry, error) {
 	if m.expiry == nil {
-		return driver.ListPage{}, m.unsupported("list expiring")
+		return nil, m.unsupported("list expiring")
 	}
 	t := m.begin()
-	p, err := m.expiry.ListExpiring(ctx, prefix, before, opts)
+	p, err := m.expiry.ListExpiring(ctx, prefix, before, limit)
 	m.done(m.ops[idxList], t, err)
 	return p, err
 }

@@ -37,7 +37,7 @@ type (
 	}
 	expiryMarker interface{ ExpiresEntries() }
 	expiryLister interface {
-		ListExpiring(ctx context.Context, prefix string, before time.Time, opts driver.ListOptions) (driver.ListPage, error)
+		ListExpiring(ctx context.Context, prefix string, before time.Time, limit int) ([]driver.Entry, error)
 		ExpiryGranularity() time.Duration
 	}
 	// inProcessMarker is driver.InProcess under another name: embedded as

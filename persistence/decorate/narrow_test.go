@@ -57,9 +57,9 @@ func (e everything) ListIndex(context.Context, string, driver.ListOptions) (driv
 	return driver.ListPage{}, nil
 }
 func (e everything) ExpiresEntries() { e.note("ExpiresEntries") }
-func (e everything) ListExpiring(context.Context, string, time.Time, driver.ListOptions) (driver.ListPage, error) {
+func (e everything) ListExpiring(context.Context, string, time.Time, int) ([]driver.Entry, error) {
 	e.note("ListExpiring")
-	return driver.ListPage{}, nil
+	return nil, nil
 }
 func (e everything) ExpiryGranularity() time.Duration {
 	e.note("ExpiryGranularity")
@@ -131,7 +131,7 @@ func TestMeasuredStoreHasInnerCapabilities(t *testing.T) {
 			want = append(want, "ListIndex", "PutWithOptions")
 		}
 		if el, ok := measured.(driver.ExpiryLister); ok {
-			_, _ = el.ListExpiring(ctx, "a/", time.Now(), driver.ListOptions{})
+			_, _ = el.ListExpiring(ctx, "a/", time.Now(), 10)
 			if g := el.ExpiryGranularity(); g != time.Second {
 				t.Errorf("mask %08b: ExpiryGranularity = %v, want the inner answer", mask, g)
 			}

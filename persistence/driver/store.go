@@ -243,18 +243,25 @@ type Expirer interface {
 // many records are dead, not how many are stored.
 //
 // Put and Txn OpPut without ExpireAt, and Delete, remove an entry from the
-// filing; a write with a later ExpireAt refiles it.
+// filing; a write with another ExpireAt refiles it.
 type ExpiryLister interface {
 	OptionPutter
-	// ListExpiring lists the entries under prefix whose ExpireAt is at or
-	// before before, in key order, paginated like List (StartAfter is a
-	// key). It lists every such entry; it may also list entries whose
-	// ExpireAt is up to ExpiryGranularity later (a backend files by
-	// buckets), never entries without an ExpireAt.
-	ListExpiring(ctx context.Context, prefix string, before time.Time, opts ListOptions) (ListPage, error)
-	// ExpiryGranularity is the width of the backend's filing buckets.
+	// ListExpiring returns up to limit entries under prefix whose ExpireAt
+	// is at or before before, roughly earliest first, never an entry
+	// without an ExpireAt. It may also return entries whose ExpireAt is up
+	// to ExpiryGranularity later (a backend that files by buckets). Fewer
+	// than limit entries means it returned every entry due by before.
+	//
+	// There is no cursor: a caller that does not delete what it was given
+	// gets it again. limit <= 0 means DefaultExpiringLimit.
+	ListExpiring(ctx context.Context, prefix string, before time.Time, limit int) ([]Entry, error)
+	// ExpiryGranularity is how much later than asked ListExpiring may
+	// file an entry (0: exactly).
 	ExpiryGranularity() time.Duration
 }
+
+// DefaultExpiringLimit is ListExpiring's limit when the caller gives none.
+const DefaultExpiringLimit = 1000
 
 // EventKind says what happened to a key.
 type EventKind uint8

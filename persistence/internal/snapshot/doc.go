@@ -20,14 +20,14 @@
 // unknown format version) is reported as an error wrapping [ErrCorrupt] that
 // names the path and the problem; Read never silently returns fewer entries.
 //
-// # File format, version 1
+// # File format, version 2
 //
 // All fixed-width integers are little-endian. The file is a header, a body
 // and a trailer:
 //
 //	header (16 bytes, never compressed)
 //	   0  8  magic "ORBITSNP"
-//	   8  2  format version (uint16) = 1
+//	   8  2  format version (uint16) = 2 (Read also reads 1)
 //	  10  1  compression: 0 None, 1 Gzip, 2 Lz4, 3 Zstd
 //	  11  1  flags, must be 0
 //	  12  4  reserved, must be 0
@@ -36,9 +36,10 @@
 //	LZ4 frame with content checksum, a zstd frame with checksum; None: the
 //	bytes as they are) whose uncompressed content is exactly
 //	   record*   uvarint(len(key)+1) key uvarint(len(value)) value uvarint(version)
-//	             uvarint(len(label)) label
+//	             uvarint(len(label)) label uvarint(expire-at)
 //	   end       0x00 uvarint(entry count) crc32c(4 bytes)
-//	where crc32c (Castagnoli) covers every uncompressed byte before the end
+//	where expire-at is the Unix second the entry is filed to expire at (0 =
+//	never; version 1 records end after the label) and crc32c (Castagnoli) covers every uncompressed byte before the end
 //	marker. Nothing may follow the end marker in the uncompressed stream.
 //
 //	trailer (32 bytes, never compressed)

@@ -54,9 +54,9 @@ func equalEntries(t testing.TB, got, want []Entry) {
 	}
 	for i := range want {
 		g, w := got[i], want[i]
-		if g.Key != w.Key || !bytes.Equal(g.Value, w.Value) || g.Version != w.Version || g.Label != w.Label {
-			t.Fatalf("entry %d: got {%.40q, %d value bytes, v%d}, want {%.40q, %d value bytes, v%d}",
-				i, g.Key, len(g.Value), g.Version, w.Key, len(w.Value), w.Version)
+		if g.Key != w.Key || !bytes.Equal(g.Value, w.Value) || g.Version != w.Version || g.Label != w.Label || g.ExpireAt != w.ExpireAt {
+			t.Fatalf("entry %d: got {%.40q, %d value bytes, v%d, label %q, expire-at %d}, want {%.40q, %d value bytes, v%d, label %q, expire-at %d}",
+				i, g.Key, len(g.Value), g.Version, g.Label, g.ExpireAt, w.Key, len(w.Value), w.Version, w.Label, w.ExpireAt)
 		}
 		if g.Value == nil {
 			t.Fatalf("entry %d: nil Value, want a non-nil slice", i)
@@ -103,6 +103,9 @@ func sampleEntries(r *rand.Rand, n int) []Entry {
 		ents[i] = Entry{Key: key, Value: val, Version: r.Uint64() >> r.IntN(64)}
 		if i%2 == 0 {
 			ents[i].Label = fmt.Sprintf("default/node-%d", i%5)
+		}
+		if i%4 != 1 {
+			ents[i].ExpireAt = 1_760_000_000 + uint64(i)*7
 		}
 	}
 	return ents

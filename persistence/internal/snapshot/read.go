@@ -61,7 +61,8 @@ func Read(path string, fn func(Entry) error) (Stats, error) {
 	if _, err := f.ReadAt(h[:], 0); err != nil {
 		return st, fmt.Errorf("snapshot: read %s: %w", path, err)
 	}
-	st.Compression, err = parseHeader(path, h[:])
+	var format uint16
+	st.Compression, format, err = parseHeader(path, h[:])
 	if err != nil {
 		return st, err
 	}
@@ -80,7 +81,7 @@ func Read(path string, fn func(Entry) error) (Stats, error) {
 		return st, err
 	}
 	body := io.NewSectionReader(f, headerLen, int64(t.bodyLen))
-	n, err := decodeBody(path, st.Compression, body, t.entries, fn)
+	n, err := decodeBody(path, st.Compression, format, body, t.entries, fn)
 	st.Entries = n
 	return st, err
 }
@@ -108,7 +109,7 @@ func checkFile(path string, f *os.File, n int64, want uint32) error {
 
 // decodeBody decompresses body and hands its records to fn. want is the
 // entry count announced by the trailer.
-func decodeBody(path string, c Compression, body io.Reader, want uint64, fn func(Entry) error) (n int, err error) {
+func decodeBody(path string, c Compression, format uint16, body io.Reader, want uint64, fn func(Entry) error) (n int, err error) {
 	src, release, err := newDecompressor(c, body)
 	if err != nil {
 		return 0, corrupt(path, "%s stream: %v", c, err)
@@ -166,6 +167,11 @@ func decodeBody(path string, c Compression, body io.Reader, want uint64, fn func
 				return n, d.fail(path, c, n, err)
 			}
 			ent.Label = string(label)
+		}
+		if format != formatV1 {
+			if ent.ExpireAt, err = d.uvarint(); err != nil {
+				return n, d.fail(path, c, n, err)
+			}
 		}
 		if uint64(n) >= want {
 			return n, corrupt(path, "more entries than the %d announced", want)

@@ -17,6 +17,9 @@ type Entry struct {
 	Version uint64
 	// Label is the entry's index label ("" = none), see driver.Indexer.
 	Label string
+	// ExpireAt is when the entry is filed to expire, in Unix seconds (0 =
+	// never), see driver.ExpiryLister. Format 1 files carry none.
+	ExpireAt uint64
 }
 
 // Compression names the compression of a snapshot body. The spellings are
@@ -67,7 +70,8 @@ func corrupt(path, format string, args ...any) error {
 }
 
 const (
-	formatVersion = 1
+	formatVersion = 2 // written; Read also reads formatV1
+	formatV1      = 1 // records without ExpireAt
 	headerLen     = 16
 	trailerLen    = 32
 	headerMagic   = "ORBITSNP"
@@ -93,25 +97,27 @@ func appendHeader(b []byte, id byte) []byte {
 	return append(b, id, 0, 0, 0, 0, 0) // compression, flags, reserved
 }
 
-// parseHeader checks a header and returns its compression.
-func parseHeader(path string, h []byte) (Compression, error) {
+// parseHeader checks a header and returns its compression and format
+// version.
+func parseHeader(path string, h []byte) (Compression, uint16, error) {
 	if !bytes.Equal(h[:8], []byte(headerMagic)) {
-		return "", corrupt(path, "bad magic %q, not a snapshot file", h[:8])
+		return "", 0, corrupt(path, "bad magic %q, not a snapshot file", h[:8])
 	}
-	if v := binary.LittleEndian.Uint16(h[8:]); v != formatVersion {
-		return "", corrupt(path, "unknown format version %d (this build reads %d)", v, formatVersion)
+	v := binary.LittleEndian.Uint16(h[8:])
+	if v != formatVersion && v != formatV1 {
+		return "", 0, corrupt(path, "unknown format version %d (this build reads %d and %d)", v, formatV1, formatVersion)
 	}
 	id := h[10]
 	if int(id) >= len(compressionIDs) {
-		return "", corrupt(path, "unknown compression id %d", id)
+		return "", 0, corrupt(path, "unknown compression id %d", id)
 	}
 	if h[11] != 0 {
-		return "", corrupt(path, "unknown flags %#x", h[11])
+		return "", 0, corrupt(path, "unknown flags %#x", h[11])
 	}
 	if binary.LittleEndian.Uint32(h[12:]) != 0 {
-		return "", corrupt(path, "reserved header bytes are not zero")
+		return "", 0, corrupt(path, "reserved header bytes are not zero")
 	}
-	return compressionIDs[id], nil
+	return compressionIDs[id], v, nil
 }
 
 type trailer struct {

@@ -2,7 +2,9 @@ package snapshot
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"math"
@@ -199,7 +201,7 @@ func TestHeaderErrorsNamePath(t *testing.T) {
 		want string
 	}{
 		{0, 'X', "bad magic"},
-		{8, 2, "unknown format version 2"},
+		{8, 3, "unknown format version 3"},
 		{10, 9, "unknown compression id 9"},
 		{11, 1, "unknown flags"},
 		{13, 1, "reserved"},
@@ -266,7 +268,7 @@ func TestSmallWindows(t *testing.T) {
 			readBufSize = size
 			for _, wrap := range []func(io.Reader) io.Reader{iotest.OneByteReader, iotest.HalfReader, iotest.DataErrReader} {
 				var got []Entry
-				_, err := decodeBody(path, c, wrap(bytes.NewReader(bodyOf(full))), uint64(len(ents)), func(e Entry) error {
+				_, err := decodeBody(path, c, formatVersion, wrap(bytes.NewReader(bodyOf(full))), uint64(len(ents)), func(e Entry) error {
 					got = append(got, e)
 					return nil
 				})
@@ -277,4 +279,34 @@ func TestSmallWindows(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestReadsFormat1 reads a file of format version 1 (records without
+// expire-at), built byte by byte as a build before version 2 wrote it.
+func TestReadsFormat1(t *testing.T) {
+	want := []Entry{
+		{Key: "a/default/T/k1", Value: []byte("v1"), Version: 7, Label: "default/node-1"},
+		{Key: "n/default/node-1", Value: []byte{}, Version: 9},
+	}
+	var body []byte
+	for _, e := range want {
+		body = binary.AppendUvarint(body, uint64(len(e.Key))+1)
+		body = append(body, e.Key...)
+		body = binary.AppendUvarint(body, uint64(len(e.Value)))
+		body = append(body, e.Value...)
+		body = binary.AppendUvarint(body, e.Version)
+		body = binary.AppendUvarint(body, uint64(len(e.Label)))
+		body = append(body, e.Label...)
+	}
+	crc := crc32.Checksum(body, castagnoli)
+	body = append(body, 0)
+	body = binary.AppendUvarint(body, uint64(len(want)))
+	body = binary.LittleEndian.AppendUint32(body, crc)
+	file := appendHeader(nil, 0) // compression None
+	binary.LittleEndian.PutUint16(file[8:], formatV1)
+	file = append(file, body...)
+	file = appendTrailer(file, trailer{bodyLen: uint64(len(body)), entries: uint64(len(want)), fileCRC: crc32.Checksum(file, castagnoli)})
+	path := filepath.Join(t.TempDir(), "v1")
+	writeFile(t, path, file)
+	equalEntries(t, mustRead(t, path), want)
 }

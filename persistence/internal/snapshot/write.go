@@ -210,7 +210,8 @@ func (e *encoder) add(ent Entry) error {
 	}
 	b = binary.AppendUvarint(b, ent.Version)
 	b = binary.AppendUvarint(b, uint64(len(ent.Label)))
-	e.buf = append(b, ent.Label...)
+	b = append(b, ent.Label...)
+	e.buf = binary.AppendUvarint(b, ent.ExpireAt)
 	e.n++
 	if len(e.buf) >= batchSize {
 		e.flush()
