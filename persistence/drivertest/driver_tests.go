@@ -37,6 +37,9 @@ func (h Harness) runDriverTests(t *testing.T) {
 	if h.claims(driver.CapBatch) {
 		t.Run("Batch", h.testBatch)
 	}
+	if h.claims(driver.CapExpiryIndex) {
+		t.Run("ExpiryIndex", h.testExpiryIndex)
+	}
 	if h.claims(driver.CapIndex) {
 		t.Run("Index", h.testIndex)
 		if h.claims(driver.CapTransactions) {

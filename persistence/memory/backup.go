@@ -61,7 +61,7 @@ func startBackup(s *Store, opts BackupOptions) (*backupLoop, error) {
 	start := time.Now()
 	var maxVersion uint64
 	stats, err := snapshot.Read(opts.Path, func(e snapshot.Entry) error {
-		if err := s.restore(e.Key, e.Value, e.Version, e.Label); err != nil {
+		if err := s.restore(e); err != nil {
 			return err
 		}
 		maxVersion = max(maxVersion, e.Version)
@@ -99,7 +99,8 @@ func parseCompression(c string) (snapshot.Compression, error) {
 }
 
 // restore inserts one entry read from the backup.
-func (s *Store) restore(key string, value []byte, version uint64, label string) error {
+func (s *Store) restore(e snapshot.Entry) error {
+	key, value, version, label := e.Key, e.Value, e.Version, e.Label
 	if key == "" || version == 0 {
 		return fmt.Errorf("backup entry with empty key or zero version: %w", driver.ErrCorrupt)
 	}
@@ -123,6 +124,9 @@ func (s *Store) restore(key string, value []byte, version uint64, label string) 
 		r.label = s.labelLocked(label, ref)
 	}
 	sh.set(h, key, r)
+	if e.ExpireAt != 0 {
+		sh.file(ref, roundBucket(int64(min(e.ExpireAt, 1<<62))))
+	}
 	return nil
 }
 
@@ -165,7 +169,8 @@ func (s *Store) entries() iter.Seq[snapshot.Entry] {
 			for _, k := range keys {
 				h, sh := s.shardOf(k)
 				r, ok := sh.load(h, k)
-				if ok && !yield(snapshot.Entry{Key: k, Value: r.value(), Version: r.version, Label: r.labelName()}) {
+				if ok && !yield(snapshot.Entry{Key: k, Value: r.value(), Version: r.version, Label: r.labelName(),
+					ExpireAt: uint64(max(r.ref.bucket.Load(), 0))}) {
 					return
 				}
 			}

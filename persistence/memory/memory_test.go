@@ -276,3 +276,38 @@ func TestKillDuringBackup(t *testing.T) {
 	}
 	t.Log("restored after", strconv.Itoa(restored), "kills")
 }
+
+// TestBackupKeepsExpiryFiling restores entries filed by ExpireAt into the
+// same buckets: what was due before the restart is due after it, and what
+// carried no ExpireAt is still unfiled.
+func TestBackupKeepsExpiryFiling(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "b.snap")
+	opts := memory.Options{Backup: &memory.BackupOptions{Path: path, Compression: "Zstd"}}
+	s, err := memory.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(1_800_000_005, 0)
+	for i, exp := range []time.Time{at, at.Add(time.Hour), {}} {
+		if _, err := s.PutWithOptions(ctx, fmt.Sprintf("a/%d", i), []byte("v"), driver.Unconditional(), driver.PutOptions{ExpireAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err = memory.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	es, err := s.ListExpiring(ctx, "a/", at, 0)
+	if err != nil || len(es) != 1 || es[0].Key != "a/0" {
+		t.Fatalf("ListExpiring after restore = %+v, %v; want a/0 only", es, err)
+	}
+	es, err = s.ListExpiring(ctx, "a/", at.Add(2*time.Hour), 0)
+	if err != nil || len(es) != 2 {
+		t.Fatalf("ListExpiring(+2h) after restore = %d entries, %v; want a/0 and a/1 (a/2 has no ExpireAt)", len(es), err)
+	}
+}

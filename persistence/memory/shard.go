@@ -174,8 +174,12 @@ func (r *record) labelName() string {
 
 // keyRef is a key's handle in the ordered indexes: it stays the same while
 // the key exists and points to the key's current record, whose bytes hold
-// the key, so the indexes keep no copy of it.
-type keyRef struct{ cur atomic.Pointer[record] }
+// the key, so the indexes keep no copy of it. bucket is the key's expiry
+// bucket (see expiry.go; 0 = not filed), written under its shard's lock.
+type keyRef struct {
+	cur    atomic.Pointer[record]
+	bucket atomic.Int64
+}
 
 func (k *keyRef) key() string { return k.cur.Load().key() }
 
@@ -250,6 +254,8 @@ type shard struct {
 	table atomic.Pointer[table]
 	live  int // records in the table; guarded by mu
 	used  int // slots not free (records and tombstones); guarded by mu
+	// expiry files the shard's keys by expiry bucket; guarded by mu.
+	expiry map[int64]map[*keyRef]struct{}
 }
 
 func (sh *shard) init() { sh.table.Store(newTable(minTableSize)) }

@@ -71,6 +71,7 @@ var (
 	_ driver.Watcher       = (*Store)(nil)
 	_ driver.HealthChecker = (*Store)(nil)
 	_ driver.Indexer       = (*Store)(nil)
+	_ driver.ExpiryLister  = (*Store)(nil)
 )
 
 // New returns an empty store without disk backup and starts nothing.
@@ -179,17 +180,18 @@ func (s *Store) release(key string) {
 }
 
 func (s *Store) Put(ctx context.Context, key string, value []byte, cond driver.Condition) (driver.Version, error) {
-	return s.put(key, value, cond, "")
+	return s.put(key, value, cond, "", 0)
 }
 
 // PutWithOptions is Put that also files key under opts.Label
-// (driver.Indexer). The memory store has no native expiry: ExpireAt is
-// ignored and cleanup removes dead records.
+// (driver.Indexer) and by opts.ExpireAt (driver.ExpiryLister). The memory
+// store deletes nothing by itself: the lease logic's sweep lists what is
+// due and deletes it.
 func (s *Store) PutWithOptions(ctx context.Context, key string, value []byte, cond driver.Condition, opts driver.PutOptions) (driver.Version, error) {
-	return s.put(key, value, cond, opts.Label)
+	return s.put(key, value, cond, opts.Label, bucketOf(opts.ExpireAt))
 }
 
-func (s *Store) put(key string, value []byte, cond driver.Condition, label string) (driver.Version, error) {
+func (s *Store) put(key string, value []byte, cond driver.Condition, label string, bucket int64) (driver.Version, error) {
 	if err := s.checkOpen(); err != nil {
 		return driver.Version{}, err
 	}
@@ -208,7 +210,7 @@ func (s *Store) put(key string, value []byte, cond driver.Condition, label strin
 			return driver.Version{}, err
 		}
 	}
-	return driver.NumVersion(s.setLocked(sh, h, key, value, label, cur)), nil
+	return driver.NumVersion(s.setLocked(sh, h, key, value, label, bucket, cur)), nil
 }
 
 // checkSizes refuses a key or value too long for a record (2 GiB).
@@ -219,9 +221,10 @@ func checkSizes(key string, value []byte) error {
 	return nil
 }
 
-// setLocked stores key; the caller holds sh's lock and checked conditions.
-// cur is the key's current record (nil if absent).
-func (s *Store) setLocked(sh *shard, h uint64, key string, value []byte, label string, cur *record) uint64 {
+// setLocked stores key, labelled label and filed in expiry bucket (0:
+// none); the caller holds sh's lock and checked conditions. cur is the
+// key's current record (nil if absent).
+func (s *Store) setLocked(sh *shard, h uint64, key string, value []byte, label string, bucket int64, cur *record) uint64 {
 	v := s.version.Add(1)
 	r := newRecord(key, value, v, nil, nil)
 	if cur == nil {
@@ -248,6 +251,7 @@ func (s *Store) setLocked(sh *shard, h uint64, key string, value []byte, label s
 	}
 	r.ref.cur.Store(r)
 	sh.set(h, key, r)
+	sh.file(r.ref, bucket)
 	s.watch.publish(driver.Event{Kind: driver.EventPut, Entry: driver.Entry{Key: key, Value: value, Version: driver.NumVersion(v)}})
 	return v
 }
@@ -290,8 +294,15 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 
 // deleteLocked removes key; the caller holds sh's lock.
 func (s *Store) deleteLocked(sh *shard, h uint64, key string, cur *record) {
-	sh.del(h, key)
 	s.release(key)
+	s.unlinkLocked(sh, h, key, cur)
+}
+
+// unlinkLocked removes key from the table and every index, without
+// releasing its capacity; the caller holds sh's lock.
+func (s *Store) unlinkLocked(sh *shard, h uint64, key string, cur *record) {
+	sh.del(h, key)
+	sh.file(cur.ref, 0)
 	s.treeMu.Lock()
 	s.tree.Delete(cur.ref)
 	if cur.label != nil {

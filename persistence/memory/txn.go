@@ -85,17 +85,10 @@ func (s *Store) Txn(ctx context.Context, ops []driver.Op) ([]driver.Version, err
 		cur, exists := sh.get(hs[n], op.Key)
 		switch op.Kind {
 		case driver.OpPut:
-			versions[n] = driver.NumVersion(s.setLocked(sh, hs[n], op.Key, op.Value, op.Label, cur))
+			versions[n] = driver.NumVersion(s.setLocked(sh, hs[n], op.Key, op.Value, op.Label, bucketOf(op.ExpireAt), cur))
 		case driver.OpDelete:
 			if exists {
-				sh.del(hs[n], op.Key)
-				s.treeMu.Lock()
-				s.tree.Delete(cur.ref)
-				if cur.label != nil {
-					s.unlabelLocked(cur.label, cur.ref)
-				}
-				s.treeMu.Unlock()
-				s.watch.publish(driver.Event{Kind: driver.EventDelete, Entry: driver.Entry{Key: op.Key, Version: driver.NumVersion(cur.version)}})
+				s.unlinkLocked(sh, hs[n], op.Key, cur)
 			}
 		case driver.OpCheck:
 			if exists {
