@@ -15,8 +15,8 @@ import (
 )
 
 var (
-	standaloneCaps = []driver.Capability{driver.CapTransactions, driver.CapHealth, driver.CapExpiry, driver.CapIndex, driver.CapBatch}
-	clusterCaps    = []driver.Capability{driver.CapHealth, driver.CapExpiry, driver.CapIndex, driver.CapBatch}
+	standaloneCaps = []driver.Capability{driver.CapTransactions, driver.CapHealth, driver.CapExpiry, driver.CapIndex, driver.CapBatch, driver.CapExpiryIndex}
+	clusterCaps    = []driver.Capability{driver.CapHealth, driver.CapExpiry, driver.CapIndex, driver.CapBatch, driver.CapExpiryIndex}
 )
 
 // redisConfig is the provider configuration of a test: the defaults with

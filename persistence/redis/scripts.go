@@ -22,10 +22,13 @@ import (
 // time rounded up to expiryBucketMs ("0" = none): the expiry index is only
 // rewritten when the bucket changes, not on every renewal.
 
-// expiryBucketMs is the width of the expiry index's buckets (5 minutes).
-// Index entries of a natively expired record are purged at most this much
-// after it expired.
-const expiryBucketMs = 300000
+// expiryBucketMs is the width of the expiry index's buckets (30 s): narrower
+// than the lease logic's epoch grace, so that listing what is due
+// (ListExpiring) never reaches a live lease. Index entries of a natively
+// expired record are purged at most this much after it expired. Scores
+// written with an older, wider bucket are multiples of this one: still
+// valid.
+const expiryBucketMs = 30000
 
 // opsSrc applies conditional operations to records of one shard and keeps
 // the shard's order index, label indexes and expiry index exact.
