@@ -143,14 +143,16 @@ func (o *Options) withDefaults() {
 }
 
 // Store is the etcd driver. It implements driver.Store,
-// driver.Transactional, driver.Watcher, driver.HealthChecker and
-// driver.Expirer. It is safe for concurrent use.
+// driver.Transactional, driver.Watcher, driver.HealthChecker,
+// driver.Expirer and driver.ExpiryLister. It is safe for concurrent use.
 type Store struct {
 	opts    Options
 	client  *clientv3.Client
 	pfx     string // opts.Prefix + "/", or ""
 	eps     string // endpoints for error messages (no credentials)
 	buckets buckets
+	// expiries caches the leases' expiry for ListExpiring (expiry.go).
+	expiries leaseExpiries
 
 	ctx    context.Context // cancelled by Close: ends watches
 	cancel context.CancelFunc
@@ -164,6 +166,7 @@ var (
 	_ driver.Watcher       = (*Store)(nil)
 	_ driver.HealthChecker = (*Store)(nil)
 	_ driver.Expirer       = (*Store)(nil)
+	_ driver.ExpiryLister  = (*Store)(nil)
 )
 
 // Open creates the client and returns the store. It does not wait for the

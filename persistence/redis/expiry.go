@@ -114,4 +114,3 @@ func (s *Store) readDue(ctx context.Context, sh int, keys []string, limit int, o
 
 // ExpiryGranularity is the width of the expiry index's buckets.
 func (s *Store) ExpiryGranularity() time.Duration { return expiryBucketMs * time.Millisecond }
-
