@@ -35,7 +35,10 @@ func (h Harness) runAddressableTests(t *testing.T) {
 	t.Run("TwoServersRenewAndTakeover", h.testTwoServers)
 	t.Run("EpochsGrow", h.testEpochsGrow)
 	t.Run("ExpiryAndCleanup", h.testExpiryAndCleanup)
-	t.Run("RenewBeatsConcurrentCleanup", h.testRenewBeatsCleanup)
+	t.Run("RenewBeatsConcurrentCleanup", func(t *testing.T) { h.testRenewBeatsCleanup(t, false) })
+	if h.claims(driver.CapExpiryIndex) {
+		t.Run("RenewBeatsConcurrentSweepOfDue", func(t *testing.T) { h.testRenewBeatsCleanup(t, true) })
+	}
 	t.Run("ListByNodeExact", h.testListByNodeExact)
 	t.Run("StoreEpochRule", h.testStoreEpochRule)
 	t.Run("Bulk", h.testBulk)
@@ -468,7 +471,25 @@ func (s *hookStore) Delete(ctx context.Context, key string, cond driver.Conditio
 	return s.Store.Delete(ctx, key, cond)
 }
 
-func (h Harness) testRenewBeatsCleanup(t *testing.T) {
+// hookExpiryStore is a hookStore that keeps the inner store's expiry
+// listing, so that the cleanup sweeps only what is due.
+type hookExpiryStore struct {
+	*hookStore
+	el driver.ExpiryLister
+}
+
+func (s hookExpiryStore) PutWithOptions(ctx context.Context, key string, value []byte, cond driver.Condition, o driver.PutOptions) (driver.Version, error) {
+	return s.el.PutWithOptions(ctx, key, value, cond, o)
+}
+func (s hookExpiryStore) ListExpiring(ctx context.Context, prefix string, before time.Time, limit int) ([]driver.Entry, error) {
+	return s.el.ListExpiring(ctx, prefix, before, limit)
+}
+func (s hookExpiryStore) ExpiryGranularity() time.Duration { return s.el.ExpiryGranularity() }
+
+// testRenewBeatsCleanup races a renewal with the cleanup of a server whose
+// clock runs ahead; with due, that cleanup reads through the backend's
+// expiry listing instead of every lease.
+func (h Harness) testRenewBeatsCleanup(t *testing.T, due bool) {
 	e := h.newEnv(t)
 	l, err := e.addrs.Place(e.ctx, ref("c"), node("n1"), ttl)
 	if err != nil {
@@ -480,7 +501,11 @@ func (h Harness) testRenewBeatsCleanup(t *testing.T) {
 	hs := &hookStore{Store: e.store}
 	e.clock.Advance(ttl / 2)
 	ahead := clock.NewManual(e.epoch0.Add(ttl + persistence.DefaultEpochGrace + time.Second))
-	cleaner := persistence.NewProvider("cleaner", "test", hs, persistence.WithClock(ahead))
+	var cleanerStore driver.Store = hs
+	if due {
+		cleanerStore = hookExpiryStore{hookStore: hs, el: e.store.(driver.ExpiryLister)}
+	}
+	cleaner := persistence.NewProvider("cleaner", "test", cleanerStore, persistence.WithClock(ahead))
 	var renewErr error
 	renewed := false
 	hs.beforeDelete = func(key string) {
