@@ -25,7 +25,7 @@ import (
 type addressables struct {
 	kv    *kv
 	opt   *options
-	cache *versionCache // nil when reads are cheap (driver.InProcess)
+	cache *versionCache[leaseRecord] // nil when reads are cheap (driver.InProcess)
 }
 
 var _ AddressableDirectory = (*addressables)(nil)

@@ -16,6 +16,9 @@ import (
 type nodes struct {
 	kv  *kv
 	opt *options
+	// cache holds the node records this provider last read or wrote, so
+	// that a renewal is one conditional write (nil when reads are cheap).
+	cache *versionCache[NodeInfo]
 }
 
 var _ ClusterNodeDirectory = (*nodes)(nil)
@@ -33,7 +36,21 @@ func (d *nodes) read(ctx context.Context, id NodeID) (NodeInfo, driver.Version, 
 	if err != nil {
 		return NodeInfo{}, driver.Version{}, false, fmt.Errorf("decode node %q: %w", key, err)
 	}
+	d.cache.put(key, e.Version, n.Clone())
 	return n, e.Version, true, nil
+}
+
+// write puts node under its key if cond holds, keeping the cache true: the
+// new version on success, nothing after a failure.
+func (d *nodes) write(ctx context.Context, node NodeInfo, cond driver.Condition) error {
+	key := nodeKey(node.ID)
+	v, err := d.kv.put(ctx, key, encodeNode(node), cond, "", node.Lease.ExpiresAt)
+	if err != nil {
+		d.cache.drop(key)
+		return err
+	}
+	d.cache.put(key, v, node.Clone())
+	return nil
 }
 
 func (d *nodes) Store(ctx context.Context, node NodeInfo) error {
@@ -41,7 +58,7 @@ func (d *nodes) Store(ctx context.Context, node NodeInfo) error {
 		return err
 	}
 	node.Lease.ChallengeToken = HashChallengeToken(node.Lease.ChallengeToken)
-	if _, err := d.kv.put(ctx, nodeKey(node.ID), encodeNode(node), driver.Unconditional(), "", node.Lease.ExpiresAt); err != nil {
+	if err := d.write(ctx, node, driver.Unconditional()); err != nil {
 		return fmt.Errorf("store node %s: %w", node.ID, err)
 	}
 	return nil
@@ -61,12 +78,23 @@ func (d *nodes) Get(ctx context.Context, id NodeID) (NodeInfo, error) {
 	return n, nil
 }
 
-// holderCAS applies mutate to the live node id if token matches.
+// holderCAS applies mutate to the live node id if token matches. Its first
+// attempt starts from the cached record, if it shows the node live: a
+// renewal is then one conditional write and no read (a stale record fails
+// the condition, and the next attempt reads).
 func (d *nodes) holderCAS(ctx context.Context, op string, id NodeID, token string, mutate func(n *NodeInfo, now time.Time)) (NodeInfo, error) {
-	return cas.Retry(ctx, d.opt.cas, op+" node", id, func(int) (NodeInfo, bool, error) {
-		n, ver, found, err := d.read(ctx, id)
-		if err != nil {
-			return NodeInfo{}, false, fmt.Errorf("%s: %w", op, err)
+	key := nodeKey(id)
+	return cas.Retry(ctx, d.opt.cas, op+" node", id, func(attempt int) (NodeInfo, bool, error) {
+		var n NodeInfo
+		var ver driver.Version
+		var found bool
+		if c, ok := d.cache.get(key); ok && attempt == 0 && c.rec.Live(d.opt.clock.Now()) {
+			n, ver, found = c.rec.Clone(), c.ver, true
+		} else {
+			var err error
+			if n, ver, found, err = d.read(ctx, id); err != nil {
+				return NodeInfo{}, false, fmt.Errorf("%s: %w", op, err)
+			}
 		}
 		now := d.opt.clock.Now()
 		if !found || !n.Live(now) {
@@ -76,7 +104,7 @@ func (d *nodes) holderCAS(ctx context.Context, op string, id NodeID, token strin
 			return NodeInfo{}, false, fmt.Errorf("%s node %s: challenge token does not match: %w", op, id, ErrFenced)
 		}
 		mutate(&n, now)
-		_, err = d.kv.put(ctx, nodeKey(id), encodeNode(n), driver.MatchVersion(ver), "", n.Lease.ExpiresAt)
+		err := d.write(ctx, n, driver.MatchVersion(ver))
 		if errors.Is(err, ErrConflict) {
 			return NodeInfo{}, true, nil
 		}
@@ -123,7 +151,6 @@ func (d *nodes) Join(ctx context.Context, node NodeInfo) (NodeInfo, error) {
 	if node.Lease.ChallengeToken == "" {
 		return NodeInfo{}, invalid("lease.challenge_token", "must be set to join")
 	}
-	key := nodeKey(node.ID)
 	return cas.Retry(ctx, d.opt.cas, "join node", node.ID, func(int) (NodeInfo, bool, error) {
 		prev, ver, found, err := d.read(ctx, node.ID)
 		if err != nil {
@@ -141,7 +168,7 @@ func (d *nodes) Join(ctx context.Context, node NodeInfo) (NodeInfo, error) {
 		joined.Lease.Incarnation = newIncarnation(prev.Lease.Incarnation)
 		stored := joined
 		stored.Lease.ChallengeToken = HashChallengeToken(joined.Lease.ChallengeToken)
-		_, err = d.kv.put(ctx, key, encodeNode(stored), cond, "", stored.Lease.ExpiresAt)
+		err = d.write(ctx, stored, cond)
 		if errors.Is(err, ErrConflict) {
 			return NodeInfo{}, true, nil // another join won the race: judge again
 		}
@@ -169,6 +196,7 @@ func (d *nodes) Remove(ctx context.Context, id NodeID) error {
 	if err := id.Validate(); err != nil {
 		return err
 	}
+	d.cache.drop(nodeKey(id))
 	if err := d.kv.store.Delete(ctx, nodeKey(id), driver.Unconditional()); err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("remove node %s: %w", id, err)
 	}

@@ -104,9 +104,12 @@ func NewProvider(name, typ string, store driver.Store, opts ...Option) Provider 
 	p := &provider{name: name, typ: typ, kv: k, opt: o, measured: measured}
 	p.addrs = &addressables{kv: k, opt: &p.opt}
 	if _, local := measured.(driver.InProcess); !local {
-		p.addrs.cache = newVersionCache(DefaultVersionCacheSize)
+		p.addrs.cache = newVersionCache[leaseRecord](DefaultVersionCacheSize)
 	}
 	p.nodes = &nodes{kv: k, opt: &p.opt}
+	if _, local := measured.(driver.InProcess); !local {
+		p.nodes.cache = newVersionCache[NodeInfo](DefaultNodeCacheSize)
+	}
 	return p
 }
 

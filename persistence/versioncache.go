@@ -10,30 +10,35 @@ import (
 // in one round trip.
 const DefaultVersionCacheSize = 100_000
 
-// versionCache remembers, per lease key, the last record and version this
-// provider read or wrote, so that a holder's renew or release can send its
-// conditional write without reading first. A stale entry only costs a failed
-// condition (the write is conditional on the version), after which the
-// record is read as usual: the cache never decides anything on its own.
-// Used for backends where a read is a network round trip (no native index).
-type versionCache struct {
+// DefaultNodeCacheSize bounds the node records a provider remembers to
+// renew in one round trip.
+const DefaultNodeCacheSize = 10_000
+
+// versionCache remembers, per key, the last record (a lease or a node) and
+// version this provider read or wrote, so that a holder's renew or release
+// can send its conditional write without reading first. A stale entry only
+// costs a failed condition (the write is conditional on the version), after
+// which the record is read as usual: the cache never decides anything on
+// its own. Used for backends where a read is a network round trip; a nil
+// cache holds nothing.
+type versionCache[T any] struct {
 	mu  sync.Mutex
 	max int
-	m   map[string]cachedLease
+	m   map[string]cached[T]
 }
 
-type cachedLease struct {
+type cached[T any] struct {
 	ver driver.Version
-	rec leaseRecord
+	rec T
 }
 
-func newVersionCache(max int) *versionCache {
-	return &versionCache{max: max, m: make(map[string]cachedLease)}
+func newVersionCache[T any](max int) *versionCache[T] {
+	return &versionCache[T]{max: max, m: make(map[string]cached[T])}
 }
 
-func (c *versionCache) get(key string) (cachedLease, bool) {
+func (c *versionCache[T]) get(key string) (cached[T], bool) {
 	if c == nil {
-		return cachedLease{}, false
+		return cached[T]{}, false
 	}
 	c.mu.Lock()
 	e, ok := c.m[key]
@@ -41,7 +46,7 @@ func (c *versionCache) get(key string) (cachedLease, bool) {
 	return e, ok
 }
 
-func (c *versionCache) put(key string, ver driver.Version, rec leaseRecord) {
+func (c *versionCache[T]) put(key string, ver driver.Version, rec T) {
 	if c == nil || ver.IsZero() {
 		return
 	}
@@ -52,11 +57,11 @@ func (c *versionCache) put(key string, ver driver.Version, rec leaseRecord) {
 			break
 		}
 	}
-	c.m[key] = cachedLease{ver: ver, rec: rec}
+	c.m[key] = cached[T]{ver: ver, rec: rec}
 	c.mu.Unlock()
 }
 
-func (c *versionCache) drop(key string) {
+func (c *versionCache[T]) drop(key string) {
 	if c == nil {
 		return
 	}
