@@ -168,10 +168,10 @@ func decodeBody(path string, c Compression, format uint16, body io.Reader, want 
 			}
 			ent.Label = string(label)
 		}
-		if format != formatV1 {
-			if ent.ExpireAt, err = d.uvarint(); err != nil {
-				return n, d.fail(path, c, n, err)
-			}
+		if format == formatV1 {
+			ent.ExpireAt = 1 // unknown: due at once (see Entry)
+		} else if ent.ExpireAt, err = d.uvarint(); err != nil {
+			return n, d.fail(path, c, n, err)
 		}
 		if uint64(n) >= want {
 			return n, corrupt(path, "more entries than the %d announced", want)

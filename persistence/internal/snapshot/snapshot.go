@@ -18,7 +18,10 @@ type Entry struct {
 	// Label is the entry's index label ("" = none), see driver.Indexer.
 	Label string
 	// ExpireAt is when the entry is filed to expire, in Unix seconds (0 =
-	// never), see driver.ExpiryLister. Format 1 files carry none.
+	// never), see driver.ExpiryLister. Format 1 files record none: Read
+	// gives their entries ExpireAt 1 (due since 1970), so that a store
+	// listing entries by expiry hands each to its cleanup once, which
+	// judges the entry by its content.
 	ExpireAt uint64
 }
 
