@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orbit-go/orbit/clock"
@@ -24,20 +25,21 @@ import (
 	"github.com/orbit-go/orbit/persistence/redis"
 )
 
-// backend opens a fresh store of one backend and measures the bytes its
-// data takes.
+// backend opens a fresh store of one backend, and returns how to measure
+// the bytes its data takes and how its raw client reads one driver key
+// (the baseline of get/s).
 type backend struct {
 	name, typ string
-	open      func(b *testing.B) (store driver.Store, footprint func() int64)
+	open      func(b *testing.B) (store driver.Store, footprint func() int64, rawGet func(key string) error)
 }
 
 var backends = []backend{
-	{"memory", "Memory", func(b *testing.B) (driver.Store, func() int64) {
+	{"memory", "Memory", func(b *testing.B) (driver.Store, func() int64, func(string) error) {
 		s := memory.New(memory.Options{})
 		b.Cleanup(func() { _ = s.Close(context.Background()) })
-		return s, heapInUse
+		return s, heapInUse, func(key string) error { _, err := s.Get(context.Background(), key); return err }
 	}},
-	{"etcd", "Etcd", func(b *testing.B) (driver.Store, func() int64) {
+	{"etcd", "Etcd", func(b *testing.B) (driver.Store, func() int64, func(string) error) {
 		srv := etcdtest.Start(b)
 		s, err := etcd.Open(context.Background(), etcd.Options{Endpoints: srv.Endpoints(), Prefix: "scale", RequestTimeout: time.Minute})
 		if err != nil {
@@ -51,9 +53,15 @@ var backends = []backend{
 				b.Fatal(err)
 			}
 			return st.DbSizeInUse
+		}, func(key string) error {
+			resp, err := raw.Get(context.Background(), s.Prefix()+key)
+			if err == nil && len(resp.Kvs) != 1 {
+				err = fmt.Errorf("raw get of %q: %d keys", s.Prefix()+key, len(resp.Kvs))
+			}
+			return err
 		}
 	}},
-	{"redis", "Redis", func(b *testing.B) (driver.Store, func() int64) {
+	{"redis", "Redis", func(b *testing.B) (driver.Store, func() int64, func(string) error) {
 		srv := redistest.Start(b)
 		c := config.DefaultRedisConfig()
 		c.URL, c.RequestTimeout = srv.URL(), 60
@@ -66,7 +74,15 @@ var backends = []backend{
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = s.Close(context.Background()) })
-		return s, func() int64 { return infoField(b, srv.Do(b, "INFO", "memory"), "used_memory") }
+		raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr}, DisableCache: true, ForceSingleClient: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(raw.Close)
+		return s, func() int64 { return infoField(b, srv.Do(b, "INFO", "memory"), "used_memory") }, func(key string) error {
+			// The record of a key of the single shard (docs/redis.md).
+			return raw.Do(context.Background(), raw.B().Get().Key("{orbit.0}:r:"+key).Build()).Error()
+		}
 	}},
 }
 
@@ -112,6 +128,10 @@ const (
 	expiredPart = 100 // 1 in 100 leases expires
 )
 
+// driverKey is the driver key of ref(k)'s lease record (see
+// docs/architecture.md, storage layout).
+func driverKey(k string) string { return "a/default/Greeter/s" + k }
+
 func ref(k string) persistence.AddressableReference {
 	return persistence.AddressableReference{Namespace: "default", Type: "Greeter", Key: persistence.StringKey(k)}
 }
@@ -138,7 +158,7 @@ func place(ctx context.Context, b *testing.B, addrs persistence.AddressableDirec
 func runScale(b *testing.B, be backend, n int) {
 	ctx := context.Background()
 	b.StopTimer()
-	store, footprint := be.open(b)
+	store, footprint, rawGet := be.open(b)
 	c := clock.NewManual(time.Now())
 	p := persistence.NewProvider(be.name, be.typ, store, persistence.WithClock(c))
 	addrs := p.Addressables()
@@ -180,10 +200,15 @@ func runScale(b *testing.B, be backend, n int) {
 	b.ReportMetric(float64(scan.Microseconds())/1000, "scan-sweep-ms")
 
 	measureRenewal(ctx, b, p, c)
+	pick := func(w, i int) string { return fmt.Sprintf("live-%09d", (w*7919+i*104729)%(n-expired)) }
+	if err := rawGet(driverKey(pick(0, 0))); err != nil {
+		b.Fatalf("the raw baseline does not find a placed lease: %v", err)
+	}
 	b.ReportMetric(throughput(func(w, i int) error {
-		_, err := addrs.Get(ctx, ref(fmt.Sprintf("live-%09d", (w*7919+i*104729)%(n-expired))))
+		_, err := addrs.Get(ctx, ref(pick(w, i)))
 		return err
 	}), "get/s")
+	b.ReportMetric(throughput(func(w, i int) error { return rawGet(driverKey(pick(w, i))) }), "raw-get/s")
 	b.ReportMetric(throughput(func(w, i int) error {
 		_, err := addrs.Place(ctx, ref(fmt.Sprintf("new-%02d-%09d", w, i)), nodeOf(i), longTTL)
 		return err
