@@ -48,18 +48,18 @@ var backends = []backend{
 		b.Cleanup(func() { _ = s.Close(context.Background()) })
 		raw := srv.Client(b)
 		return s, func() int64 {
-			st, err := raw.Status(context.Background(), srv.Endpoint(0))
-			if err != nil {
-				b.Fatal(err)
+				st, err := raw.Status(context.Background(), srv.Endpoint(0))
+				if err != nil {
+					b.Fatal(err)
+				}
+				return st.DbSizeInUse
+			}, func(key string) error {
+				resp, err := raw.Get(context.Background(), s.Prefix()+key)
+				if err == nil && len(resp.Kvs) != 1 {
+					err = fmt.Errorf("raw get of %q: %d keys", s.Prefix()+key, len(resp.Kvs))
+				}
+				return err
 			}
-			return st.DbSizeInUse
-		}, func(key string) error {
-			resp, err := raw.Get(context.Background(), s.Prefix()+key)
-			if err == nil && len(resp.Kvs) != 1 {
-				err = fmt.Errorf("raw get of %q: %d keys", s.Prefix()+key, len(resp.Kvs))
-			}
-			return err
-		}
 	}},
 	{"redis", "Redis", func(b *testing.B) (driver.Store, func() int64, func(string) error) {
 		srv := redistest.Start(b)
