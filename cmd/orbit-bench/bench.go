@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -305,6 +306,30 @@ func errorCode(err error) string {
 	default:
 		return "Client"
 	}
+}
+
+// runHold joins the fake nodes, keeps them alive for cfg.duration (or until
+// ctx ends) and leaves: the placements of an external load tool then find
+// live nodes. It fails if a node lost its lease meanwhile.
+func runHold(ctx context.Context, cfg benchConfig, out io.Writer) error {
+	b := &bench{cfg: cfg, out: out, runID: newRunID()}
+	defer b.close()
+	setupCtx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	if err := b.connect(setupCtx, cfg.nodes); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "holding %d nodes hosting %s in namespace %s for %s\n", cfg.nodes, cfg.typ, cfg.namespace, cfg.duration)
+	t := time.NewTimer(cfg.duration)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	if lost := b.lostNodes(); len(lost) > 0 {
+		return fmt.Errorf("%d fake nodes lost their lease: %s", len(lost), strings.Join(lost, "; "))
+	}
+	return nil
 }
 
 // runLoad runs a load mode and returns its result.

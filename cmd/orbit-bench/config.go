@@ -16,6 +16,7 @@ const (
 	modeLocate   = "locate"
 	modeRenew    = "renew"
 	modeMixed    = "mixed"
+	modeHold     = "hold"
 	modeFailover = "failover" // --measure-failover
 )
 
@@ -63,7 +64,7 @@ func parseConfig(args []string, errOut io.Writer) (benchConfig, error) {
 	fs.IntVar(&c.concurrency, "concurrency", 64, "concurrent workers (1-1024)")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured run time (at most 1h)")
 	fs.DurationVar(&c.warmup, "warmup", 0, "unmeasured run time before the measurement")
-	fs.StringVar(&c.mode, "mode", modePlace, "load: place | locate | renew | mixed (20% place, 70% locate, 10% renew)")
+	fs.StringVar(&c.mode, "mode", modePlace, "load: place | locate | renew | mixed (20% place, 70% locate, 10% renew) | hold (only join the fake nodes and keep them alive for --duration, for an external load tool)")
 	fs.IntVar(&c.nodes, "nodes", 4, "fake nodes to join, hosting --type (1-256)")
 	fs.StringVar(&c.typ, "type", "Greeter", "addressable type the fake nodes host")
 	fs.IntVar(&c.batch, "batch", 1, "references per LocateOrPlace call in place/locate operations (1-1000; >1 uses LocateOrPlaceBatch, each reference counts as one op)")
@@ -98,9 +99,9 @@ func parseConfig(args []string, errOut io.Writer) (benchConfig, error) {
 
 func (c *benchConfig) validate() error {
 	switch c.mode {
-	case modePlace, modeLocate, modeRenew, modeMixed, modeFailover:
+	case modePlace, modeLocate, modeRenew, modeMixed, modeHold, modeFailover:
 	default:
-		return fmt.Errorf("--mode %q is not one of place, locate, renew, mixed", c.mode)
+		return fmt.Errorf("--mode %q is not one of place, locate, renew, mixed, hold", c.mode)
 	}
 	switch {
 	case c.concurrency < 1 || c.concurrency > maxConcurrency:

@@ -72,6 +72,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	if cfg.mode == modeHold {
+		if err := runHold(ctx, cfg, stdout); err != nil {
+			fmt.Fprintln(stderr, "orbit-bench: hold:", err)
+			return 1
+		}
+		return 0
+	}
 	res, err := runLoad(ctx, cfg, stdout)
 	if res.all != nil {
 		res.print(stdout)

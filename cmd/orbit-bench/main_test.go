@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orbit-go/orbit"
+	"github.com/orbit-go/orbit/client"
 	"github.com/orbit-go/orbit/server"
 	"github.com/orbit-go/orbit/server/servertest"
 )
@@ -128,4 +130,40 @@ func TestInterruptedRunStops(t *testing.T) {
 		t.Fatalf("interrupted run: exit %d after %s\n%s\n%s", code, time.Since(start), stdout.String(), stderr.String())
 	}
 	parseResult(t, stdout.String()) // partial results are still reported
+}
+
+// TestHold keeps fake nodes alive for an external load tool: during the
+// hold a placement of the held type succeeds from another client, and
+// the nodes leave when it ends.
+func TestHold(t *testing.T) {
+	addr := startServer(t, server.DefaultTimings())
+	done := make(chan int, 1)
+	var stdout, stderr bytes.Buffer
+	go func() {
+		done <- run(context.Background(), []string{"--addr", addr, "--mode", "hold", "--duration", "2s", "--nodes", "2"}, &stdout, &stderr)
+	}()
+	ctx := context.Background()
+	c, err := client.Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ref := orbit.AddressableReference{Namespace: "default", Type: "Greeter", Key: orbit.StringKey("external-1")}
+	var lease orbit.AddressableLease
+	for i := 0; ; i++ { // until the nodes have joined
+		if lease, _, err = c.LocateOrPlace(ctx, ref); err == nil || i == 100 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil || !strings.HasPrefix(lease.Node.Key, "orbit-bench-") {
+		t.Fatalf("placement during the hold = %+v, %v; want it on a held node", lease, err)
+	}
+	if code := <-done; code != 0 {
+		t.Fatalf("hold exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	nodes, err := c.ListNodes(ctx, true)
+	if err != nil || len(nodes) != 0 {
+		t.Fatalf("active nodes after the hold = %v, %v; want none", nodes, err)
+	}
 }
