@@ -23,9 +23,10 @@ import (
 //   - released and expired records are kept for EpochGrace so the next epoch
 //     continues their sequence.
 type addressables struct {
-	kv    *kv
-	opt   *options
-	cache *versionCache[leaseRecord] // nil when reads are cheap (driver.InProcess)
+	kv     *kv
+	opt    *options
+	cache  *versionCache[leaseRecord] // nil when reads are cheap (driver.InProcess)
+	labels labelCache
 }
 
 var _ AddressableDirectory = (*addressables)(nil)

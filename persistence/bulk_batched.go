@@ -126,7 +126,7 @@ func (a *addressables) storeBulkBatched(ctx context.Context, leases []Addressabl
 			}
 			rec := leaseRecord{AddressableLease: lease}
 			return driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(rec), Cond: cond,
-				Label: leaseLabel(rec), ExpireAt: a.kv.expireAt(lease.ExpiresAt)}, true, nil
+				Label: a.labels.of(rec), ExpireAt: a.kv.expireAt(lease.ExpiresAt)}, true, nil
 		},
 		one: func(ctx context.Context, i int) error { return a.Store(ctx, leases[i]) },
 	})
@@ -152,7 +152,7 @@ func (a *addressables) removeBulkBatched(ctx context.Context, refs []Addressable
 			}
 			rec = released(rec, now)
 			return driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(rec), Cond: driver.MatchVersion(e.Version),
-				Label: leaseLabel(rec), ExpireAt: a.kv.expireAt(rec.ExpiresAt)}, true, nil
+				Label: a.labels.of(rec), ExpireAt: a.kv.expireAt(rec.ExpiresAt)}, true, nil
 		},
 		one: func(ctx context.Context, i int) error { return a.Remove(ctx, refs[i]) },
 	})

@@ -39,14 +39,6 @@ func pageLimit(n int) (int, error) {
 	return n, nil
 }
 
-// leaseLabel is the native index label of a lease record: its holder, or
-// none once released.
-func leaseLabel(rec leaseRecord) string {
-	if rec.Released {
-		return ""
-	}
-	return rec.Node.String()
-}
 
 // lister lists one page of entries.
 type lister func(ctx context.Context, opts driver.ListOptions) (driver.ListPage, error)

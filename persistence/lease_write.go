@@ -40,7 +40,7 @@ func (a *addressables) writeLeaseVersion(ctx context.Context, key string, rec le
 	if a.kv.index != nil {
 		// The backend labels the record with its holder atomically: no
 		// separate index entries.
-		return a.kv.put(ctx, key, val, cond, leaseLabel(rec), rec.ExpiresAt)
+		return a.kv.put(ctx, key, val, cond, a.labels.of(rec), rec.ExpiresAt)
 	}
 	now := a.opt.clock.Now()
 	idxVal := encodeIndex(indexRecord{Epoch: rec.Epoch, WrittenAt: now})

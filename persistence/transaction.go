@@ -221,7 +221,7 @@ func (t *transaction) Commit(ctx context.Context) error {
 					l.Reference, l.Epoch, prev.Epoch, prev.Node, ErrFenced)
 			}
 			rec := leaseRecord{AddressableLease: l}
-			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(rec), Cond: cond, Label: leaseLabel(rec),
+			ops = append(ops, driver.Op{Kind: driver.OpPut, Key: key, Value: encodeLease(rec), Cond: cond, Label: t.p.addrs.labels.of(rec),
 				ExpireAt: t.p.kv.expireAt(l.ExpiresAt)})
 			if t.p.kv.index != nil {
 				continue
