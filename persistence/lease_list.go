@@ -39,7 +39,6 @@ func pageLimit(n int) (int, error) {
 	return n, nil
 }
 
-
 // lister lists one page of entries.
 type lister func(ctx context.Context, opts driver.ListOptions) (driver.ListPage, error)
 
