@@ -8,6 +8,10 @@
 #
 #   scripts/ghz-compare.sh [scale, default 1]
 #
+# server-µs/call is the CPU time (user + system) the server process used
+# during the case divided by its calls: what the server costs per call, apart
+# from the load tool's share of the same cores.
+#
 # Each case sends a fixed number of calls (health 160,000, place 80,000,
 # locate 120,000, batch 8,000; times scale), about 8 s each on a 2-core
 # machine: a fixed count, not ghz's -z, whose end cancels the calls in
@@ -51,13 +55,21 @@ refs="[${refs%,}]"
 # Place the hot key and the batch once, so that the measured calls locate.
 "$ghz" --insecure "${proto[@]}" --call orbit.v1.AddressableService.LocateOrPlace -n 1 -d "{\"reference\":$ref}" "127.0.0.1:$port" >/dev/null
 "$ghz" --insecure "${proto[@]}" --call orbit.v1.AddressableService.LocateOrPlaceBatch -n 1 -d "{\"references\":$refs}" "127.0.0.1:$port" >/dev/null
+server_ticks() { # CPU time (user + system, clock ticks) the server has used
+  awk '{print $14 + $15}' "/proc/${pids[0]}/stat"
+}
+hz=$(getconf CLK_TCK)
 run() { # name, ghz arguments...
   local name=$1; shift
+  local before after
+  before=$(server_ticks)
   "$ghz" "${common[@]}" "$@" "127.0.0.1:$port" > "$work/$name.json"
-  local rps errs
+  after=$(server_ticks)
+  local rps errs calls
   rps=$(jq '.rps' "$work/$name.json")
+  calls=$(jq '.count' "$work/$name.json")
   errs=$(jq '[.statusCodeDistribution | to_entries[] | select(.key != "OK") | .value] | add // 0' "$work/$name.json")
-  echo "$name $rps $errs"
+  echo "$name $rps $errs $(awk -v t="$((after - before))" -v hz="$hz" -v n="$calls" 'BEGIN{printf "%.1f", t / hz * 1e6 / n}')"
 }
 results=()
 results+=("$(run health -n "$(count 160000)" --call grpc.health.v1.Health.Check)")
@@ -66,12 +78,12 @@ results+=("$(run place -n "$(count 80000)" "${proto[@]}" --call orbit.v1.Address
 results+=("$(run locate -n "$(count 120000)" "${proto[@]}" --call orbit.v1.AddressableService.LocateOrPlace -d "{\"reference\":$ref}")")
 results+=("$(run batch100 -n "$(count 8000)" "${proto[@]}" --call orbit.v1.AddressableService.LocateOrPlaceBatch -d "{\"references\":$refs}")")
 health=$(echo "${results[0]}" | awk '{print $2}')
-printf '%-10s %14s %12s %10s %8s\n' case calls/s refs/s vs-health errors
+printf '%-10s %14s %12s %10s %8s %16s\n' case calls/s refs/s vs-health errors server-µs/call
 for r in "${results[@]}"; do
   set -- $r
   refs_s=$2
   [ "$1" = batch100 ] && refs_s=$(awk -v x="$2" 'BEGIN{print x*100}')
-  printf '%-10s %14.0f %12.0f %10.2f %8s\n' "$1" "$2" "$refs_s" "$(awk -v x="$2" -v h="$health" 'BEGIN{print x/h}')" "$3"
+  printf '%-10s %14.0f %12.0f %10.2f %8s %16s\n' "$1" "$2" "$refs_s" "$(awk -v x="$2" -v h="$health" 'BEGIN{print x/h}')" "$3" "$4"
 done
 if ! kill -0 "${pids[1]}" 2>/dev/null; then
   echo "ghz-compare: the fake nodes stopped early:" >&2; cat "$work/hold.log" >&2; exit 1

@@ -30,10 +30,21 @@ func (a *addressableService) LocateOrPlaceBatch(ctx context.Context, req *orbitv
 	if len(refs) > MaxBatch {
 		return nil, status.Errorf(codes.InvalidArgument, "references: %d in one batch, the limit is %d", len(refs), MaxBatch)
 	}
+	enc := newBatchEncoder(len(refs))
 	out := &orbitv1.LocateOrPlaceBatchResponse{Results: make([]*orbitv1.LocateOrPlaceResult, len(refs))}
+	done := func(i int, lease *orbitv1.AddressableLease, placed bool) {
+		res := enc.result(i)
+		res.Lease, res.Placed = lease, placed
+		out.Results[i] = res
+	}
+	failed := func(i int, code int32, message string) {
+		res := enc.result(i)
+		res.Code, res.Message = code, message
+		out.Results[i] = res
+	}
 	fail := func(i int, err error) {
 		st := status.Convert(err)
-		out.Results[i] = &orbitv1.LocateOrPlaceResult{Code: int32(st.Code()), Message: fmt.Sprintf("references[%d]: %s", i, st.Message())}
+		failed(i, int32(st.Code()), fmt.Sprintf("references[%d]: %s", i, st.Message()))
 	}
 	parsed := make([]orbit.AddressableReference, 0, len(refs))
 	at := make([]int, 0, len(refs)) // parsed[j] is references[at[j]]
@@ -57,7 +68,7 @@ func (a *addressableService) LocateOrPlaceBatch(ctx context.Context, req *orbitv
 	for j, l := range leases {
 		if l.Epoch != 0 {
 			if holder, ok := s.cachedHolder(ctx, l); ok {
-				out.Results[at[j]] = &orbitv1.LocateOrPlaceResult{Lease: leaseWithURL(l, holder)}
+				done(at[j], enc.lease(l, echoable(refs[at[j]], parsed[j]), holder), false)
 				continue
 			}
 		}
@@ -78,7 +89,7 @@ func (a *addressableService) LocateOrPlaceBatch(ctx context.Context, req *orbitv
 				fail(at[j], err)
 				return nil
 			}
-			out.Results[at[j]] = &orbitv1.LocateOrPlaceResult{Lease: resp.Lease, Placed: resp.Placed}
+			done(at[j], resp.Lease, resp.Placed)
 			return nil
 		})
 	}
@@ -86,11 +97,10 @@ func (a *addressableService) LocateOrPlaceBatch(ctx context.Context, req *orbitv
 	for j, f := range repeats {
 		r := out.Results[at[f]]
 		if r.Code != 0 {
-			out.Results[at[j]] = &orbitv1.LocateOrPlaceResult{Code: r.Code,
-				Message: fmt.Sprintf("references[%d]: same reference as %s", at[j], r.Message)}
+			failed(at[j], r.Code, fmt.Sprintf("references[%d]: same reference as %s", at[j], r.Message))
 			continue
 		}
-		out.Results[at[j]] = &orbitv1.LocateOrPlaceResult{Lease: r.Lease}
+		done(at[j], r.Lease, false)
 	}
 	return out, nil
 }

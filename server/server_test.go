@@ -409,6 +409,32 @@ func TestLocateOrPlaceBatch(t *testing.T) {
 	if err != nil || one.Lease.Epoch != r[2].Lease.Epoch {
 		t.Fatalf("unary locate = %v, %v", one, err)
 	}
+	// Located from the batch read, each lease says exactly what a unary
+	// locate of it says: reference with its namespace filled in, holder
+	// id, timestamps, epoch, incarnation and URL.
+	join(t, c.nodes(0), "", "Greeter")
+	noKey := &orbitv1.AddressableReference{Type: "Greeter"}
+	located := []*orbitv1.AddressableReference{sref("", "Greeter", "a"), sref("default", "Greeter", "b"), noKey, noKey}
+	if _, err := c.addrs(0).LocateOrPlace(bg, &orbitv1.LocateOrPlaceRequest{Reference: noKey}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.addrs(0).LocateOrPlaceBatch(bg, &orbitv1.LocateOrPlaceBatchRequest{References: located})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ref := range located {
+		want, err := c.addrs(0).LocateOrPlace(bg, &orbitv1.LocateOrPlaceRequest{Reference: ref})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := again.Results[i]
+		if got.Placed || got.Code != 0 || !proto.Equal(got.Lease, want.Lease) {
+			t.Fatalf("batch located references[%d] = %v, unary locate = %v", i, got, want.Lease)
+		}
+		if got.Lease.Reference.Namespace != "default" || got.Lease.NodeUrl == "" {
+			t.Fatalf("batch located references[%d] = %v, want namespace default and the holder's URL", i, got.Lease)
+		}
+	}
 	big := make([]*orbitv1.AddressableReference, server.MaxBatch+1)
 	for i := range big {
 		big[i] = sref("", "Greeter", fmt.Sprint(i))
