@@ -1,5 +1,5 @@
 # Orbit — the two commands of the README and a few helpers.
-.PHONY: run test test-short build bench lint
+.PHONY: run test test-short build image image-check bench lint
 
 # Run the server on its embedded default (memory provider, backup in ./data).
 run:
@@ -14,7 +14,17 @@ test-short:
 	go test ./...
 
 build:
-	mkdir -p bin && go build -o bin/orbit-server ./cmd/orbit-server
+	mkdir -p bin && go build -o bin/orbit-server ./cmd/orbit-server && go build -o bin/orbit-bench ./cmd/orbit-bench
+
+# The container image (Dockerfile, FROM scratch, static binaries), built
+# offline with buildah or podman; REV=HEAD builds the last commit instead of
+# the work tree. docs/deploy.md describes both targets.
+image:
+	./scripts/build-image.sh
+
+# Checks the built image: user 65532, entrypoint, ports, labels, static binaries, size.
+image-check:
+	./scripts/inspect-image.sh $(or $(IMAGE),orbit-server):latest
 
 bench:
 	go test -run '^$$' -bench . -benchtime 2s ./persistence/memory/
