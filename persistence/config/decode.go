@@ -217,6 +217,18 @@ func (d *decoder) decodeField(path string, raw any, fv reflect.Value, f field) {
 			return
 		}
 		fv.SetString(string(c))
+	case kindDuration:
+		s, ok := raw.(string)
+		if !ok {
+			wrong(durationWant)
+			return
+		}
+		dur, err := time.ParseDuration(s)
+		if err != nil {
+			d.p.add(path, "expected %s, got %s", durationWant, quoteString(s))
+			return
+		}
+		fv.SetInt(int64(dur))
 	case kindBool:
 		b, ok := raw.(bool)
 		if !ok {

@@ -201,6 +201,7 @@ func FlashConfigFromEnv(prefix string) (FlashConfig, error) {
 const (
 	envProviderPrefix = "ORBIT_PROVIDER_"
 	envDefaultsPrefix = "ORBIT_DEFAULTS_"
+	envServerPrefix   = "ORBIT_SERVER_"
 )
 
 // ApplyEnv overrides keys of the configuration from environ ("NAME=value"
@@ -208,12 +209,16 @@ const (
 //
 //	ORBIT_DEFAULTS_ADDRESSABLE, ORBIT_DEFAULTS_CLUSTER
 //	ORBIT_PROVIDER_<NAME>_<KEY>
+//	ORBIT_SERVER_<KEY>
 //
 // where <NAME> is a configured provider's name upper-cased with '-' turned
 // into '_', and <KEY> a key path as described for FromEnv (e.g.
-// ORBIT_PROVIDER_COMPOSITE_PRIMARY__MAX_ENTRIES). A variable with either
-// prefix that names no provider or no key, or that matches two providers, is
-// an error naming the variable; providers cannot be added this way. Other
+// ORBIT_PROVIDER_COMPOSITE_PRIMARY__MAX_ENTRIES), and ORBIT_SERVER_<KEY> a
+// key path of the [server] table (ORBIT_SERVER_NAMESPACE,
+// ORBIT_SERVER_TIMINGS__NODE_LEASE_TTL, ORBIT_SERVER_LIMITS__MAX_STREAMS).
+// A variable with one of these prefixes that names no provider or no key, or
+// that matches two providers, is an error naming the variable; providers
+// cannot be added this way. Other
 // variables are ignored. Changes are all-or-nothing: on error c is left
 // unchanged. ApplyEnv does not validate.
 func (c *Config) ApplyEnv(environ []string) error {
@@ -221,7 +226,7 @@ func (c *Config) ApplyEnv(environ []string) error {
 		return &fieldError{msg: "ApplyEnv on a nil configuration"}
 	}
 	env := parseEnviron(environ)
-	work := &Config{Defaults: c.Defaults, Providers: make(map[string]ProviderConfig, len(c.Providers))}
+	work := &Config{Defaults: c.Defaults, Server: c.Server.clone(), Providers: make(map[string]ProviderConfig, len(c.Providers))}
 	for name, pc := range c.Providers {
 		work.Providers[name] = cloneConfig(pc, 0)
 	}
@@ -237,13 +242,27 @@ func (c *Config) ApplyEnv(environ []string) error {
 			p.add(name, "unknown variable: only %sADDRESSABLE and %sCLUSTER exist", envDefaultsPrefix, envDefaultsPrefix)
 		case strings.HasPrefix(name, envProviderPrefix):
 			p.addErr(work.applyOverride(name, raw))
+		case strings.HasPrefix(name, envServerPrefix):
+			p.addErr(work.applyServerOverride(name, raw))
 		}
 	}
 	if err := p.err(); err != nil {
 		return err
 	}
-	c.Defaults, c.Providers = work.Defaults, work.Providers
+	c.Defaults, c.Server, c.Providers = work.Defaults, work.Server, work.Providers
 	return nil
+}
+
+// applyServerOverride sets the [server] key an ORBIT_SERVER_ variable names.
+func (c *Config) applyServerOverride(name, raw string) error {
+	v := reflect.ValueOf(&c.Server).Elem()
+	suffix := strings.TrimPrefix(name, envServerPrefix)
+	for _, path := range keyPaths(v, 0) {
+		if envName(path) == suffix {
+			return setPath(v, path, raw, name)
+		}
+	}
+	return &fieldError{path: name, msg: "unknown variable: no key of the [server] table is named " + quoteString(suffix) + " (sub-table keys are joined with __, as in ORBIT_SERVER_TIMINGS__NODE_LEASE_TTL)"}
 }
 
 // envProviderName is the <NAME> part of a provider's override variables.

@@ -4,7 +4,11 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"time"
 )
+
+// durationWant describes a duration's syntax in messages.
+const durationWant = `duration (a number with a unit: "500ms", "3s", "1m30s")`
 
 // The reflection layer: one table of keys per struct type, read from the
 // `toml` tags, drives decoding (TOML and JSON), environment variables,
@@ -20,6 +24,7 @@ const (
 	kindBool                             // bool
 	kindStrings                          // []string
 	kindCompression                      // Compression
+	kindDuration                         // time.Duration, written "1m30s"
 	kindTable                            // *struct (e.g. *DiskBackupConfig)
 	kindProvider                         // ProviderConfig (composite children)
 )
@@ -83,6 +88,8 @@ func kindOf(t reflect.Type) (fieldKind, bool) {
 	switch {
 	case t == compressionType:
 		return kindCompression, true
+	case t == durationType:
+		return kindDuration, true
 	case t == providerConfigType:
 		return kindProvider, true
 	case t.Kind() == reflect.String:
@@ -311,6 +318,12 @@ func setString(fv reflect.Value, f field, raw, name string) error {
 			return bad("compression (None, Gzip, Lz4 or Zstd)")
 		}
 		fv.SetString(string(c))
+	case kindDuration:
+		d, err := time.ParseDuration(strings.TrimSpace(raw))
+		if err != nil {
+			return bad(durationWant)
+		}
+		fv.SetInt(int64(d))
 	default:
 		return &fieldError{path: name, msg: quoteString(f.key) + " is a table; set its keys with __"}
 	}

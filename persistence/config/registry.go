@@ -262,7 +262,7 @@ func checkStruct(t ProviderType, st reflect.Type, where string, top, providers b
 		}
 		seen[key] = sf.Name
 		if sf.Type == durationType {
-			fail("is a time.Duration, which configuration files cannot express; use an int number of seconds, as the built-in types do")
+			fail("is a time.Duration: provider keys are an int number of seconds, as in the built-in types (durations as strings are for the [server] table)")
 		}
 		kind, ok := kindOf(sf.Type)
 		if ok && kind == kindProvider && !providers && top {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -140,6 +141,8 @@ func writeScalar(b *bytes.Buffer, fv reflect.Value, f field) {
 		b.WriteString(quoteString(fv.String()))
 	case kindInt, kindInt64:
 		b.WriteString(strconv.FormatInt(fv.Int(), 10))
+	case kindDuration:
+		b.WriteString(quoteString(time.Duration(fv.Int()).String()))
 	case kindBool:
 		b.WriteString(strconv.FormatBool(fv.Bool()))
 	case kindStrings:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"time"
 )
 
 // ServerConfig is the configuration file's optional [server] table: how
@@ -13,13 +14,27 @@ import (
 // providers: an unknown key is an error naming it. Secrets are never held
 // here in clear: bearer tokens are referenced by file or hash.
 type ServerConfig struct {
-	Auth   *AuthConfig   `toml:"auth"`
-	Limits *LimitsConfig `toml:"limits"`
-	Audit  *AuditConfig  `toml:"audit"`
+	// Namespace is the namespace of requests that name none ("": "default").
+	Namespace string `toml:"namespace" json:"namespace"`
+	// Listen is the gRPC listen address ("": every interface, port 50051).
+	Listen string `toml:"listen" json:"listen"`
+	// AdminAddr is the admin HTTP listen address ("": 127.0.0.1:9464;
+	// AdminOff disables the admin listener).
+	AdminAddr string `toml:"admin_addr" json:"admin_addr"`
+	// ShutdownTimeout is the time allowed to drain calls on SIGTERM
+	// ("": 15 s).
+	ShutdownTimeout time.Duration `toml:"shutdown_timeout" json:"shutdown_timeout"`
+
+	Timings *TimingsConfig   `toml:"timings"`
+	TLS     *TLSServerConfig `toml:"tls"`
+	Log     *LogConfig       `toml:"log"`
+	Auth    *AuthConfig      `toml:"auth"`
+	Limits  *LimitsConfig    `toml:"limits"`
+	Audit   *AuditConfig     `toml:"audit"`
 }
 
-// IsZero reports whether no [server] sub-table is set.
-func (s ServerConfig) IsZero() bool { return s.Auth == nil && s.Limits == nil && s.Audit == nil }
+// IsZero reports whether the [server] table sets nothing.
+func (s ServerConfig) IsZero() bool { return reflect.ValueOf(s).IsZero() }
 
 // clone returns a deep copy of s.
 func (s ServerConfig) clone() ServerConfig {
@@ -45,9 +60,24 @@ func writeJSONServer(b *bytes.Buffer, s ServerConfig) {
 	b.WriteByte('}')
 }
 
-// writeTOMLServer appends a [server.NAME] section per set sub-table.
+// writeTOMLServer appends the [server] table's set keys, then a
+// [server.NAME] section per set sub-table.
 func writeTOMLServer(b *bytes.Buffer, s ServerConfig) {
 	v := reflect.ValueOf(s)
+	header := false
+	for _, f := range fieldsOf(v.Type()) {
+		fv := v.Field(f.index)
+		if f.kind == kindTable || fv.IsZero() {
+			continue
+		}
+		if !header {
+			b.WriteString("\n[server]\n")
+			header = true
+		}
+		fmt.Fprintf(b, "%s = ", f.key)
+		writeScalar(b, fv, f)
+		b.WriteByte('\n')
+	}
 	for _, f := range fieldsOf(v.Type()) {
 		fv := v.Field(f.index)
 		if f.kind != kindTable || fv.IsNil() {
@@ -64,6 +94,7 @@ func writeTOMLServer(b *bytes.Buffer, s ServerConfig) {
 
 // validate checks every set sub-table; problems are named server.NAME.KEY.
 func (s ServerConfig) validate(p *problems) {
+	s.validateSettings(p)
 	if s.Auth != nil {
 		s.Auth.validate(p, "server.auth")
 	}
