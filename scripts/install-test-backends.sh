@@ -41,6 +41,15 @@ else
 	apt_install redis-server
 fi
 
+# systemd-analyze (Debian's systemd package; a fresh container has none)
+# verifies deploy/systemd/orbit-server.service in deploy/systemd's tests.
+if command -v systemd-analyze >/dev/null; then
+	echo "install-test-backends: systemd-analyze present ($(systemd-analyze --version | head -n1))"
+else
+	echo "install-test-backends: installing systemd for systemd-analyze (Debian)"
+	apt_install systemd
+fi
+
 # versitygw (Apache-2.0) is a standalone S3 server; `go install` builds it
 # from the Go module proxy in about 2 minutes (84 MB). It is not added to
 # PATH: s3test looks on PATH first, then in .tools/bin.
