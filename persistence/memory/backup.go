@@ -31,6 +31,7 @@ type BackupOptions struct {
 type backupLoop struct {
 	s     *Store
 	opts  BackupOptions
+	lock  *backupLock // nil when ReadOnly
 	mu    sync.Mutex // serialises backups
 	errM  sync.Mutex
 	err   error
@@ -53,11 +54,25 @@ func startBackup(s *Store, opts BackupOptions) (*backupLoop, error) {
 			return nil, fmt.Errorf("memory store: create disk_backup directory: %w", err)
 		}
 	}
+	// A writer takes the backup's lock before it reads the file: a second
+	// process on the same file fails here, before restoring a directory it
+	// would later overwrite the other's with. ReadOnly opens (check,
+	// migrate's source) never write, and take no lock.
+	var lock *backupLock
 	if !opts.ReadOnly {
+		if lock, err = lockBackup(opts.Path); err != nil {
+			return nil, err
+		}
 		if err := snapshot.CleanTemp(opts.Path); err != nil {
 			s.log.Warn("could not remove stale backup temp files", "path", opts.Path, "error", err)
 		}
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = lock.release()
+		}
+	}()
 	start := time.Now()
 	var maxVersion uint64
 	stats, err := snapshot.Read(opts.Path, func(e snapshot.Entry) error {
@@ -79,8 +94,9 @@ func startBackup(s *Store, opts BackupOptions) (*backupLoop, error) {
 		s.log.Info("memory store: restored disk backup", "path", opts.Path, "entries", stats.Entries,
 			"bytes", stats.Bytes, "compression", stats.Compression, "took", time.Since(start).Round(time.Millisecond))
 	}
-	b := &backupLoop{s: s, opts: opts, stopC: make(chan struct{}), done: make(chan struct{})}
+	b := &backupLoop{s: s, opts: opts, lock: lock, stopC: make(chan struct{}), done: make(chan struct{})}
 	go b.loop()
+	ok = true
 	return b, nil
 }
 
@@ -209,9 +225,9 @@ func (b *backupLoop) lastError() error {
 	return b.err
 }
 
-// stop ends the loop and takes the final backup.
+// stop ends the loop, takes the final backup and releases the lock.
 func (b *backupLoop) stop() error {
 	close(b.stopC)
 	<-b.done
-	return b.run()
+	return errors.Join(b.run(), b.lock.release())
 }
