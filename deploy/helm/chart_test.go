@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -254,6 +253,20 @@ probes:
 			t.Errorf("[server.auth] = %#v, want mode on", cfg.Server.Auth)
 		}
 	}},
+	{name: "mtls-tcp-probes", values: `
+tls: {secretName: orbit-tls, clientCA: true}
+probes:
+  liveness: {tcpSocket: {port: admin}, periodSeconds: 10}
+  readiness: {tcpSocket: {port: grpc}, periodSeconds: 5}
+`, check: func(t *testing.T, r *rendered) {
+		c := r.container(t)
+		if !slices.Contains(strs(c["args"]), "--tls-client-ca=/etc/orbit/tls/ca.crt") {
+			t.Errorf("args %v lack --tls-client-ca", c["args"])
+		}
+		if field(c, "livenessProbe", "httpGet") != nil || str(c, "livenessProbe", "tcpSocket", "port") != "admin" {
+			t.Errorf("livenessProbe = %v, want the tcpSocket override alone", c["livenessProbe"])
+		}
+	}},
 	{name: "example-etcd", files: []string{"orbit/examples/etcd.yaml"}, check: func(t *testing.T, r *rendered) {
 		cfg := r.orbitConfig(t, []string{"ORBIT_PROVIDER_ETCD_PASSWORD=p"})
 		if _, ok := cfg.Providers["etcd"].(*config.EtcdConfig); !ok || len(cfg.Providers) != 1 {
@@ -295,6 +308,7 @@ var refusals = []struct {
 	{"fractional-number", "config: {providers: {memory: {type: Memory, max_entries: 1.5}}}\n", "max_entries"},
 	{"unknown-value", "replicas: 2\n", "replicas"},
 	{"mtls-http-probes", "tls: {secretName: t, clientCA: true}\n", "client certificate"},
+	{"two-probe-handlers", "probes: {readiness: {grpc: {port: 50051}, tcpSocket: {port: admin}}}\n", "one handler"},
 	{"kubernetes-other-namespace", "rbac: {create: true}\nconfig: {defaults: {addressable: k, cluster: k}, providers: {memory: null, k: {type: Kubernetes, namespace: elsewhere, in_cluster: true}}}\npersistence: {enabled: false}\n", "release namespace"},
 	{"bad-secret-key", "secrets: {existing: [{provider: redis, key: Pass-Word, secretName: s, secretKey: k}]}\n", "key"},
 }
@@ -508,12 +522,29 @@ func checkCommon(t *testing.T, r *rendered, appVersion string) {
 			t.Errorf("args %v lack %s", args, want)
 		}
 	}
-	if got := str(c, "livenessProbe", "httpGet", "path"); got != "/healthz" || str(c, "livenessProbe", "httpGet", "port") != "admin" {
-		t.Errorf("livenessProbe = %v, want GET /healthz on port admin", c["livenessProbe"])
+	if field(c, "livenessProbe", "httpGet") != nil || c["livenessProbe"] == nil {
+		if got := str(c, "livenessProbe", "httpGet", "path"); got != "/healthz" || str(c, "livenessProbe", "httpGet", "port") != "admin" {
+			t.Errorf("livenessProbe = %v, want GET /healthz on port admin", c["livenessProbe"])
+		}
 	}
-	if field(c, "readinessProbe", "grpc") == nil {
+	if field(c, "readinessProbe", "httpGet") != nil || c["readinessProbe"] == nil {
 		if got := str(c, "readinessProbe", "httpGet", "path"); got != "/readyz" || str(c, "readinessProbe", "httpGet", "port") != "admin" {
 			t.Errorf("readinessProbe = %v, want GET /readyz on port admin", c["readinessProbe"])
+		}
+	}
+	for _, probe := range []string{"livenessProbe", "readinessProbe", "startupProbe"} {
+		pr, ok := c[probe].(map[string]any)
+		if !ok {
+			continue
+		}
+		var handlers []string
+		for _, h := range []string{"httpGet", "grpc", "tcpSocket", "exec"} {
+			if pr[h] != nil {
+				handlers = append(handlers, h)
+			}
+		}
+		if len(handlers) != 1 {
+			t.Errorf("%s handlers %v, want exactly one", probe, handlers)
 		}
 	}
 	ports := map[string]int64{}
@@ -655,7 +686,7 @@ func TestApply(t *testing.T) {
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
 	installServiceMonitorCRD(t, ctx, dyn, mapper)
 
-	var deployment *unstructured.Unstructured
+	var deployment, monitor *unstructured.Unstructured
 	for _, vs := range valueSets {
 		t.Run(vs.name, func(t *testing.T) {
 			ns := srv.Namespace(t, "chart")
@@ -669,6 +700,9 @@ func TestApply(t *testing.T) {
 				}
 				if o.GetKind() == "Deployment" && deployment == nil {
 					deployment = o.DeepCopy()
+				}
+				if o.GetKind() == "ServiceMonitor" && monitor == nil {
+					monitor = o.DeepCopy()
 				}
 			}
 			// What was applied is what the server holds.
@@ -688,32 +722,46 @@ func TestApply(t *testing.T) {
 	}
 
 	t.Run("BrokenObjectsAreRefused", func(t *testing.T) {
-		if deployment == nil {
-			t.Fatal("no Deployment was rendered")
+		if deployment == nil || monitor == nil {
+			t.Fatal("no Deployment or no ServiceMonitor was rendered")
 		}
 		ns := srv.Namespace(t, "broken")
-		broken := map[string]func(o *unstructured.Unstructured){
-			"unknown field": func(o *unstructured.Unstructured) {
+		// Each break, and a part of the server's refusal naming it.
+		broken := []struct {
+			what, want string
+			breakIt    func(o *unstructured.Unstructured)
+		}{
+			{"unknown field", "readinesProbe", func(o *unstructured.Unstructured) {
 				c := field(o.Object, "spec", "template", "spec", "containers").([]any)[0].(map[string]any)
 				c["readinesProbe"] = c["readinessProbe"]
-			},
-			"invalid port": func(o *unstructured.Unstructured) {
+			}},
+			{"invalid port", "containerPort", func(o *unstructured.Unstructured) {
 				c := field(o.Object, "spec", "template", "spec", "containers").([]any)[0].(map[string]any)
 				c["ports"].([]any)[0].(map[string]any)["containerPort"] = int64(70000)
-			},
-			"selector not matching the pod labels": func(o *unstructured.Unstructured) {
+			}},
+			{"selector not matching the pod labels", "selector", func(o *unstructured.Unstructured) {
 				field(o.Object, "spec", "selector", "matchLabels").(map[string]any)["app.kubernetes.io/name"] = "other"
-			},
+			}},
+			{"probe with two handlers", "handler", func(o *unstructured.Unstructured) {
+				c := field(o.Object, "spec", "template", "spec", "containers").([]any)[0].(map[string]any)
+				c["readinessProbe"].(map[string]any)["grpc"] = map[string]any{"port": int64(50051)}
+			}},
+			{"ServiceMonitor field unknown to the CRD", "intervall", func(o *unstructured.Unstructured) {
+				*o = *monitor.DeepCopy()
+				field(o.Object, "spec", "endpoints").([]any)[0].(map[string]any)["intervall"] = "30s"
+			}},
 		}
-		for what, breakIt := range broken {
+		for _, b := range broken {
 			o := deployment.DeepCopy()
+			b.breakIt(o)
 			o.SetNamespace(ns)
-			o.SetName("broken-" + strings.ReplaceAll(what, " ", "-"))
-			breakIt(o)
-			if err := apply(ctx, dyn, mapper, o); err == nil {
-				t.Errorf("%s: applied, want a refusal", what)
-			} else if !apierrors.IsInvalid(err) && !apierrors.IsBadRequest(err) {
-				t.Errorf("%s: %v, want Invalid or BadRequest", what, err)
+			o.SetName("broken-" + strings.ReplaceAll(strings.ToLower(b.what), " ", "-"))
+			err := apply(ctx, dyn, mapper, o)
+			switch {
+			case err == nil:
+				t.Errorf("%s: applied, want a refusal", b.what)
+			case !strings.Contains(err.Error(), b.want):
+				t.Errorf("%s: refused with %v, want an error naming %q", b.what, err, b.want)
 			}
 		}
 	})

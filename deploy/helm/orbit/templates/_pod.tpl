@@ -19,7 +19,7 @@ orbit.validate fails the render on value combinations that cannot work.
 {{- fail "tls.clientCA: needs tls.secretName (the Secret's ca.crt is the client CA)" -}}
 {{- end -}}
 {{- range $which, $p := .Values.probes -}}
-{{- if and $p (kindIs "map" $p) $p.httpGet -}}
+{{- if and $p (kindIs "map" $p) $p.httpGet (not (or $p.grpc $p.tcpSocket $p.exec)) -}}
 {{- fail (printf "probes.%s: with tls.clientCA the server requires a client certificate, which the kubelet's HTTPS probes do not present; use a tcpSocket probe ({tcpSocket: {port: admin}}) or a grpc one" $which) -}}
 {{- end -}}
 {{- end -}}
@@ -199,10 +199,18 @@ spec:
 
 {{/*
 orbit.probe renders (dict "probe" P "scheme" S): P, with S as the scheme of
-an httpGet that names none (HTTPS when the server serves TLS).
+an httpGet that names none (HTTPS when the server serves TLS). A grpc,
+tcpSocket or exec handler replaces the default httpGet (values merge maps,
+so an override would otherwise carry both).
 */}}
 {{- define "orbit.probe" -}}
 {{- $p := deepCopy .probe -}}
+{{- if or $p.grpc $p.tcpSocket $p.exec -}}
+{{- $_ := unset $p "httpGet" -}}
+{{- end -}}
+{{- if gt (len (pick $p "grpc" "tcpSocket" "exec")) 1 -}}
+{{- fail (printf "probes: %v: a probe has one handler (httpGet, grpc, tcpSocket or exec)" (keys (pick $p "grpc" "tcpSocket" "exec") | sortAlpha)) -}}
+{{- end -}}
 {{- if and $p.httpGet (not $p.httpGet.scheme) -}}
 {{- $_ := set $p.httpGet "scheme" .scheme -}}
 {{- end -}}
