@@ -81,7 +81,8 @@ check "os" "$(cfg .os)" '"linux"'
 check "user" "$(cfg .config.User)" '"65532:65532"'
 check "entrypoint" "$(cfg .config.Entrypoint)" '["/orbit-server"]'
 check "cmd" "$(cfg '.config.Cmd[0]')" '"serve"'
-check "cmd listens admin on all interfaces" "$(cfg '.config.Cmd | index("--admin-addr") as $i | if $i then .[$i+1] else null end')" '"0.0.0.0:9464"'
+# shellcheck disable=SC2016 # $i is jq's variable
+check "cmd --admin-addr" "$(cfg '.config.Cmd | index("--admin-addr") as $i | if $i then .[$i+1] else null end')" '"0.0.0.0:9464"'
 check "exposed ports" "$(cfg '.config.ExposedPorts | keys')" '["50051/tcp","9464/tcp"]'
 check "working directory" "$(cfg .config.WorkingDir)" '"/data"'
 check "volumes" "$(cfg '.config.Volumes | keys')" '["/data"]'
@@ -120,6 +121,7 @@ check_true "CA certificates" "$certs certificates" test "$certs" -gt 0
 for b in orbit-server orbit-bench; do
 	bin=$root/$b
 	check_true "$b executable" "$(stat -c '%A %s bytes' "$bin")" test -x "$bin"
+	# shellcheck disable=SC2016 # $1 is the inner shell's argument
 	check_true "$b static" "$(file -b "$bin" | grep -oE 'statically linked|dynamically linked|interpreter [^,]*' | paste -sd' ' || true); want no PT_INTERP, no dynamic section" \
 		sh -c 'file -b "$1" | grep -q "statically linked" && ! readelf -lW "$1" | grep -q INTERP && readelf -d "$1" | grep -q "no dynamic section"' _ "$bin"
 	info=$(go version -m "$bin" 2>&1 || true)
