@@ -303,6 +303,7 @@ var refusals = []struct {
 }{
 	{"per-process-replicas", "replicaCount: 2\n", "Memory or Flash provider"},
 	{"raw-per-process-replicas", "replicaCount: 3\nconfig: {raw: \"[providers.f]\\ntype = \\\"Flash\\\"\\ndata_dir = \\\"/data/f\\\"\\n\"}\n", "Memory or Flash provider"},
+	{"deployment-replicas-one-claim", "replicaCount: 2\nconfig: {defaults: {addressable: r, cluster: r}, providers: {memory: null, r: {type: Redis}}}\n", "claim"},
 	{"latest-tag", "image: {tag: latest}\n", "latest"},
 	{"bad-kind", "workload: {kind: DaemonSet}\n", "workload"},
 	{"fractional-number", "config: {providers: {memory: {type: Memory, max_entries: 1.5}}}\n", "max_entries"},

@@ -8,6 +8,9 @@ orbit.validate fails the render on value combinations that cannot work.
 {{- if and (eq (include "orbit.perProcess" .) "true") (gt (int .Values.replicaCount) 1) -}}
 {{- fail (printf "replicaCount: %d: the configuration uses a Memory or Flash provider, whose state is in one process and on its pod's disk; more than one replica would be separate clusters each placing the same addressables. Use replicaCount 1, or a shared provider (Etcd, Redis, S3, MinIO, Azure, GoogleCloud, Kubernetes)" (int .Values.replicaCount)) -}}
 {{- end -}}
+{{- if and (eq .Values.workload.kind "Deployment") .Values.persistence.enabled (gt (int .Values.replicaCount) 1) (not (has "ReadWriteMany" .Values.persistence.accessModes)) -}}
+{{- fail (printf "persistence.enabled: a Deployment of %d replicas would share one %s claim, which pods on several nodes cannot mount; set persistence.enabled=false (shared providers keep nothing on disk) or use workload.kind=StatefulSet" (int .Values.replicaCount) (join "," .Values.persistence.accessModes)) -}}
+{{- end -}}
 {{- if and .Values.persistence.existingClaim (eq .Values.workload.kind "StatefulSet") -}}
 {{- fail "persistence.existingClaim: a StatefulSet makes one claim per pod from its volumeClaimTemplate; existingClaim is for a Deployment" -}}
 {{- end -}}
@@ -44,11 +47,8 @@ metadata:
     {{- toYaml . | nindent 4 }}
     {{- end }}
   annotations:
-    # A change of the configuration or of the chart's Secret rolls the pods.
+    # A change of the configuration rolls the pods.
     checksum/config: {{ include "orbit.toml" . | sha256sum }}
-    {{- if .Values.secrets.create }}
-    checksum/secrets: {{ toJson .Values.secrets.values | sha256sum }}
-    {{- end }}
     {{- if .Values.metrics.podAnnotations }}
     prometheus.io/scrape: "true"
     prometheus.io/port: {{ .Values.server.adminPort | quote }}
