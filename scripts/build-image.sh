@@ -13,7 +13,8 @@
 #                  `git archive` to a temporary folder) instead of the work
 #                  tree; the Dockerfile is always the work tree's
 #   IMAGE          image name (default orbit-server)
-#   BUILDER        buildah or podman (default: buildah if installed, else podman)
+#   BUILDER        buildah, podman or docker (default: buildah if installed,
+#                  else podman; docker needs a running Docker engine)
 #   GOARCH         target architecture (default: the host's, from `go env GOARCH`)
 #   CA_BUNDLE      CA certificates to copy in (default /etc/ssl/certs/ca-certificates.crt)
 #   STORAGE_DRIVER containers/storage driver (default vfs: works without overlay
@@ -47,9 +48,12 @@ if [ -z "$builder" ]; then
 	fi
 fi
 case "$builder" in
-buildah | podman) command -v "$builder" >/dev/null || die "BUILDER=$builder is not on PATH" ;;
-*) die "BUILDER=$builder: want buildah or podman" ;;
+buildah | podman | docker) command -v "$builder" >/dev/null || die "BUILDER=$builder is not on PATH" ;;
+*) die "BUILDER=$builder: want buildah, podman or docker" ;;
 esac
+if [ "$builder" = docker ] && ! docker info >/dev/null 2>&1; then
+	die "BUILDER=docker: no Docker engine answers (docker info failed); use BUILDER=buildah or BUILDER=podman"
+fi
 [ -r "$ca_bundle" ] || die "CA bundle $ca_bundle is missing or unreadable (Debian: apt-get install -y ca-certificates, or set CA_BUNDLE)"
 [ -s "$ca_bundle" ] || die "CA bundle $ca_bundle is empty"
 
@@ -104,7 +108,7 @@ build_args=(--build-arg "VERSION=$version" --build-arg "REVISION=$revision" --bu
 if [ "$builder" = buildah ]; then
 	buildah bud --isolation "$BUILDAH_ISOLATION" --layers=false "${build_args[@]}" "$ctx"
 else
-	podman build "${build_args[@]}" "$ctx"
+	"$builder" build "${build_args[@]}" "$ctx"
 fi
 
 # Sizes: the binaries as copied in, and the image as the builder reports it
