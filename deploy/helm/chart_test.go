@@ -1005,3 +1005,79 @@ func TestGeneratedManifests(t *testing.T) {
 		}
 	}
 }
+
+// freeForm are the values whose content is passed through (Kubernetes or
+// orbit.toml objects): their own keys are not chart values.
+var freeForm = map[string]bool{
+	"commonLabels": true, "strategy": true, "updateStrategy": true, "config.defaults": true, "config.providers": true,
+	"config.server": true, "persistence.annotations": true, "persistence.retentionPolicy": true,
+	"serviceAccount.annotations": true, "service.annotations": true, "adminService.annotations": true,
+	"serviceMonitor.labels": true, "serviceMonitor.bearerTokenSecret": true, "resources": true,
+	"podSecurityContext": true, "securityContext": true, "probes.liveness": true, "probes.readiness": true,
+	"probes.startup": true, "podAnnotations": true, "podLabels": true, "nodeSelector": true, "affinity": true,
+}
+
+// TestValuesDocumented checks that every value of values.yaml has a
+// comment there, is declared in values.schema.json and is in the table of
+// docs/helm.md (which needs no helm).
+func TestValuesDocumented(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(chart, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values map[string]any
+	if err := k8syaml.Unmarshal(raw, &values); err != nil {
+		t.Fatalf("values.yaml: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(chart, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema map[string]any
+	if err := k8syaml.Unmarshal(b, &schema); err != nil {
+		t.Fatalf("values.schema.json: %v", err)
+	}
+	root, err := testbackend.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "helm.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(raw), "\n")
+	// walk checks the keys of m, set in values.yaml from line from on.
+	var walk func(prefix string, m map[string]any, props map[string]any, indent string, from int)
+	walk = func(prefix string, m map[string]any, props map[string]any, indent string, from int) {
+		for k, v := range m {
+			path := strings.TrimPrefix(prefix+"."+k, ".")
+			// The line that sets the key, and a comment right above it (or,
+			// for a group, above one of its keys).
+			i := slices.IndexFunc(lines[from:], func(l string) bool { return strings.HasPrefix(l, indent+k+":") })
+			if i >= 0 {
+				i += from
+			}
+			if i < 0 {
+				t.Errorf("values.yaml: %s: no line %q", path, indent+k+":")
+			} else if sub, group := v.(map[string]any); !(group && !freeForm[path] && len(sub) > 0) &&
+				(i == 0 || !strings.HasPrefix(strings.TrimSpace(lines[i-1]), "#")) {
+				t.Errorf("values.yaml: %s has no comment above it", path)
+			}
+			p, _ := props[k].(map[string]any)
+			if p == nil {
+				t.Errorf("values.schema.json: %s is not declared", path)
+			}
+			sub, isMap := v.(map[string]any)
+			if isMap && !freeForm[path] && len(sub) > 0 {
+				sp, _ := p["properties"].(map[string]any)
+				walk(path, sub, sp, indent+"  ", max(i, 0))
+				continue
+			}
+			if !bytes.Contains(doc, []byte("`"+path+"`")) && !bytes.Contains(doc, []byte("`"+path+"`,")) {
+				t.Errorf("docs/helm.md: value %s is not in the table", path)
+			}
+		}
+	}
+	props, _ := schema["properties"].(map[string]any)
+	walk("", values, props, "", 0)
+}

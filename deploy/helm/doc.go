@@ -13,6 +13,8 @@
 //     (strict field validation) to a real kube-apiserver
 //     (internal/testbackend/kubetest), ServiceMonitor included through a
 //     minimal CustomResourceDefinition; a broken object must be refused;
+//   - TestValuesDocumented: every value of values.yaml has a comment, a
+//     schema entry and a row in docs/helm.md;
 //   - TestGeneratedManifests: deploy/kubernetes/ is what
 //     ./scripts/gen-k8s-manifests.sh renders from the chart today.
 //
