@@ -111,6 +111,11 @@ func (s *Server) adminHandler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if reason := s.backendPending(); reason != "" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("storage backend not available yet (retrying): " + reason + "\n"))
+			return
+		}
 		var b strings.Builder
 		ready := true
 		for _, p := range s.providers {

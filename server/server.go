@@ -118,7 +118,10 @@ type Builder struct {
 	promReg     *prometheus.Registry
 	audit       audit.Auditor
 	limits      Limits
-	err         error
+	// waitForBackend: start while the providers cannot be opened
+	// (WithBackendWait).
+	waitForBackend bool
+	err            error
 }
 
 // NewBuilder starts with namespace "default", gRPC on port 50051, no admin
@@ -183,6 +186,7 @@ type Server struct {
 	addrs       persistence.AddressableDirectory
 	nodes       persistence.ClusterNodeDirectory
 	providers   []persistence.Provider // the default providers, for health
+	backend     backendState           // until the providers are open (WithBackendWait)
 
 	grpc    *grpc.Server
 	health  *health.Server
@@ -249,43 +253,27 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	}
 	switch {
 	case b.registry != nil:
-		s.registry = b.registry
+		if err := s.attach(b.registry, false); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
 	case b.persistence != nil:
-		// Only the two default providers serve; others in the file (a
-		// migration target, say) are not opened.
-		used := &config.Config{Defaults: b.persistence.Defaults, Source: b.persistence.Source, Providers: map[string]config.ProviderConfig{}}
-		for _, name := range []string{b.persistence.Defaults.Addressable, b.persistence.Defaults.Cluster} {
-			if pc, ok := b.persistence.Providers[name]; ok {
-				used.Providers[name] = pc
-			}
-		}
-		r, err := persistence.OpenRegistry(ctx, used, persistence.WithClock(b.clock),
+		s.backend.cfg = usedConfig(b.persistence)
+		s.backend.opts = []persistence.Option{persistence.WithClock(b.clock),
 			persistence.WithLogger(s.log), persistence.WithMetricsRegisterer(s.prom),
-			persistence.WithProviderEvents(s.providerEvent))
-		if err != nil {
-			return nil, fmt.Errorf("server: open persistence: %w", err)
+			persistence.WithProviderEvents(s.providerEvent)}
+		if err := s.openBackend(ctx); err != nil {
+			if !b.waitForBackend || !retryableOpen(err) {
+				return nil, err
+			}
+			s.noteOpenFailure(err)
 		}
-		s.registry, s.ownRegistry = r, true
 	default:
 		return nil, errors.New("server: no persistence configured (WithPersistence or WithRegistry)")
 	}
-	ap, err := s.registry.DefaultAddressableProvider()
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	cp, err := s.registry.DefaultClusterProvider()
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	s.addrs, s.nodes = ap.Addressables(), cp.Nodes()
-	s.providers = []persistence.Provider{ap}
-	if cp != ap {
-		s.providers = append(s.providers, cp)
-	}
-	s.cache = newNodeCache(s.nodes, s.clock, s.timings.NodeCacheTTL)
 	s.metrics = newRPCMetrics(s.prom)
 
 	s.tls, s.authCfg = b.tls, b.auth
+	var err error
 	if s.authn, err = buildAuth(b.auth, b.tls, b.namespace); err != nil {
 		return nil, s.fail(ctx, err)
 	}
@@ -312,6 +300,8 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 //	decode check  a request that failed to decode answered InvalidArgument
 //	              (and its decoding error forgotten)
 //	auth          caller identified and authorized (server/auth; none when off)
+//	backend gate  Unavailable while the storage backend is not open yet
+//	              (WithBackendWait); health and reflection always pass
 //	in flight     calls in progress on all connections (max_streams)
 //	rate limit    per-caller token bucket (rate_per_second, rate_burst)
 //	deadline      storage calls of a unary request bounded (backend_timeout)
@@ -329,11 +319,11 @@ func (s *Server) interceptors() []grpc.ServerOption {
 		grpc.ChainUnaryInterceptor(slices.Concat(
 			[]grpc.UnaryServerInterceptor{recUnary, s.metrics.unary, s.codec.decodeCheckUnary},
 			authUnary, // none when auth is off
-			[]grpc.UnaryServerInterceptor{flight.unary, s.rate.unary, s.deadline.unary, admission.unary})...),
+			[]grpc.UnaryServerInterceptor{backendGate{s}.unary, flight.unary, s.rate.unary, s.deadline.unary, admission.unary})...),
 		grpc.ChainStreamInterceptor(slices.Concat(
 			[]grpc.StreamServerInterceptor{recStream, s.metrics.stream, s.codec.decodeCheckStream},
 			authStream,
-			[]grpc.StreamServerInterceptor{flight.stream, s.rate.stream, s.deadline.stream})...),
+			[]grpc.StreamServerInterceptor{backendGate{s}.stream, flight.stream, s.rate.stream, s.deadline.stream})...),
 	}
 }
 
@@ -361,7 +351,7 @@ func (s *Server) transportLimits() []grpc.ServerOption {
 }
 
 func (s *Server) fail(ctx context.Context, err error) error {
-	if s.ownRegistry {
+	if s.ownRegistry && s.registry != nil {
 		_ = s.registry.Close(ctx)
 	}
 	return fmt.Errorf("server: %w", err)
@@ -389,12 +379,22 @@ func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	s.cancel = cancel
 	s.mu.Unlock()
-	s.checkHealth(bg)
-	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.followMembership(bg) }()
-	s.wg.Add(2)
-	go s.loop(bg, s.timings.SweepInterval, s.sweep)
-	go s.loop(bg, s.timings.HealthInterval, s.checkHealth)
+	// The background loops need the backend; without it they start once
+	// the retries have opened it.
+	runLoops := func() {
+		s.checkHealth(bg)
+		s.wg.Add(3)
+		go func() { defer s.wg.Done(); s.followMembership(bg) }()
+		go s.loop(bg, s.timings.SweepInterval, s.sweep)
+		go s.loop(bg, s.timings.HealthInterval, s.checkHealth)
+	}
+	if s.backend.open.Load() {
+		runLoops()
+	} else {
+		s.setNotServing()
+		s.wg.Add(1)
+		go s.openLoop(bg, runLoops)
+	}
 	lis := s.lis
 	go func() {
 		if err := s.grpc.Serve(lis); err != nil {
@@ -491,6 +491,9 @@ func (s *Server) sweep(ctx context.Context) {
 
 // checkHealth sets the gRPC health status from the default providers.
 func (s *Server) checkHealth(ctx context.Context) {
+	if !s.backend.open.Load() {
+		return // NOT_SERVING until openLoop has opened it
+	}
 	serving := true
 	for _, p := range s.providers {
 		h := p.HealthCheck(ctx)
@@ -543,7 +546,7 @@ func (s *Server) Stop(ctx context.Context) error {
 		}
 	}
 	var err error
-	if s.ownRegistry {
+	if s.ownRegistry && s.backend.open.Load() {
 		err = s.registry.Close(ctx)
 	}
 	s.log.Info("orbit server stopped", "error", err)
