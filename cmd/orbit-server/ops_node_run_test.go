@@ -110,7 +110,7 @@ func liveNode(t *testing.T, c *client.Client, key string) bool {
 // and leaves when its context ends (the signal), releasing the lease.
 func TestOpsNodeRunJSON(t *testing.T) {
 	timings := opsTimings()
-	timings.AddressableLeaseTTL = time.Second
+	timings.AddressableLeaseTTL = 2 * time.Second
 	srv := servertest.Start(t, timings)
 	addr := srv.Addr()
 	c := dialTest(t, addr)
@@ -144,7 +144,7 @@ func TestOpsNodeRunJSON(t *testing.T) {
 	}
 	waitFor(t, "the placed event of bob", func() bool { return hasEvent(jsonEvents(t, out.String()), "placed", "bob") })
 
-	// The 1 s lease of bob is renewed by the node: it is still held at the
+	// The 2 s lease of bob is renewed by the node: it is still held at the
 	// same epoch after its first expiry, and so is the node (1 s TTL).
 	waitFor(t, "bob's lease renewed past its first expiry", func() bool {
 		l, err := c.Lookup(lctx, bob)
