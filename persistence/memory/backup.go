@@ -32,7 +32,7 @@ type backupLoop struct {
 	s     *Store
 	opts  BackupOptions
 	lock  *backupLock // nil when ReadOnly
-	mu    sync.Mutex // serialises backups
+	mu    sync.Mutex  // serialises backups
 	errM  sync.Mutex
 	err   error
 	stopC chan struct{}
