@@ -83,11 +83,12 @@ else
 fi
 
 echo "build-image: compiling orbit-server and orbit-bench $version (linux/$goarch, CGO_ENABLED=0) from ${REV:-the work tree}"
-# Only orbit-server has a main.version variable; orbit-bench gets none
-# (-X on a missing variable would be silently ignored).
+# Only orbit-server has main.version and main.revision variables (its
+# `version` command prints them; a git archive has no VCS stamp);
+# orbit-bench gets none (-X on a missing variable would be silently ignored).
 (cd "$src" &&
 	CGO_ENABLED=0 GOOS=linux GOARCH="$goarch" go build -trimpath \
-		-ldflags "-s -w -X main.version=$version" -o "$ctx/orbit-server" ./cmd/orbit-server &&
+		-ldflags "-s -w -X main.version=$version -X main.revision=$revision" -o "$ctx/orbit-server" ./cmd/orbit-server &&
 	CGO_ENABLED=0 GOOS=linux GOARCH="$goarch" go build -trimpath \
 		-ldflags "-s -w" -o "$ctx/orbit-bench" ./cmd/orbit-bench) ||
 	die "go build failed (CGO_ENABLED=0 GOOS=linux GOARCH=$goarch) in ${REV:+REV=$REV export }$src"

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -20,51 +19,87 @@ import (
 	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/persistence/config"
 	"github.com/spf13/cobra"
-
-	// The storage providers compiled into this binary.
-	_ "github.com/orbit-go/orbit/persistence/azure"
-	_ "github.com/orbit-go/orbit/persistence/composite"
-	_ "github.com/orbit-go/orbit/persistence/etcd"
-	_ "github.com/orbit-go/orbit/persistence/flash"
-	_ "github.com/orbit-go/orbit/persistence/gcs"
-	_ "github.com/orbit-go/orbit/persistence/kubernetes"
-	_ "github.com/orbit-go/orbit/persistence/memory"
-	_ "github.com/orbit-go/orbit/persistence/redis"
-	_ "github.com/orbit-go/orbit/persistence/s3"
 )
-
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version = ""
-
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
 
 // exitError carries an exit code; its message has already been printed.
 type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
-// run executes the command line and returns the process exit code.
+// usageError is a command line that cannot be run as given (a missing or
+// malformed flag or argument): exit code 2, with a pointer to --help.
+// cobra's own flag, argument and unknown-command errors count as usage
+// errors too; a command's RunE returns usageError for what only it can
+// check (a flag required in combination, a malformed argument).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usagef returns a usageError with a formatted message.
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// runtimeError marks an error returned by a command's RunE: the command
+// line was valid and running it failed (exit code 1).
+type runtimeError struct{ err error }
+
+func (e runtimeError) Error() string { return e.err.Error() }
+func (e runtimeError) Unwrap() error { return e.err }
+
+// Exit codes shared by every command (migrate adds its own above 2).
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran and failed
+	exitUsage   = 2 // the command line is wrong: nothing was done
+)
+
+// run executes the command line and returns the process exit code: 0 on
+// success, 1 when a command failed, 2 for a usage error (see usageError),
+// or a command's own exitError code.
 func run(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
+	markRuntimeErrors(root)
 	root.SetArgs(args)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	var ee exitError
+	var ue usageError
+	var re runtimeError
 	switch {
 	case err == nil:
-		return 0
+		return exitOK
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &ue) || !errors.As(err, &re):
+		// A usageError, or an error of cobra's own parsing.
+		fmt.Fprintln(stderr, "orbit-server:", err)
+		if cmd != nil {
+			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		}
+		return exitUsage
 	default:
 		fmt.Fprintln(stderr, "orbit-server:", err)
-		return 1
+		return exitFailure
+	}
+}
+
+// markRuntimeErrors wraps the RunE of every command so that the errors it
+// returns are told apart from cobra's usage errors (flags, arguments,
+// unknown commands), which never pass through a RunE.
+func markRuntimeErrors(c *cobra.Command) {
+	if c.RunE != nil {
+		inner := c.RunE
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			err := inner(cmd, args)
+			var ue usageError
+			var ee exitError
+			if err == nil || errors.As(err, &ue) || errors.As(err, &ee) {
+				return err
+			}
+			return runtimeError{err}
+		}
+	}
+	for _, sub := range c.Commands() {
+		markRuntimeErrors(sub)
 	}
 }
 
@@ -74,23 +109,33 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Orbit virtual-actor cluster server",
 		Long: `orbit-server keeps two directories in the storage provider you configure:
 the cluster's nodes (with leases they renew) and the node that hosts each
-addressable (actor), as a lease. No addressable is ever active on two nodes.`,
+addressable (actor), as a lease. No addressable is ever active on two nodes.
+
+Exit codes: 0 success, 1 the command failed, 2 usage error (bad flag or
+argument; nothing was done). migrate documents two more.`,
+		Version:       readBuildInfo().Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate(readBuildInfo().String())
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCmd(), newConfigCmd(), newCheckCmd(), newVersionCmd(), newCompositeCmd(), newMigrateCmd(), newTokenCmd())
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newServeCmd(), newConfigCmd(), newCheckCmd(), newVersionCmd(), newCompositeCmd(), newMigrateCmd(), newTokenCmd(), newNodesCmd(), newLeasesCmd(), newLocateCmd(), newNodeCmd())
 	return root
 }
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version and the storage providers compiled into this binary",
-		Args:  cobra.NoArgs,
+		Short: "Print the version, VCS revision, Go version, platform and compiled-in providers",
+		Long: `Prints what this binary is: the module version (or -ldflags
+"-X main.version=..."), the VCS revision and time it was built from (with
+"+dirty" when the work tree had changes), the Go version, the platform and the
+storage providers compiled in. --version prints the same.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "orbit-server %s\nproviders: %s\n", buildVersion(), typeNames(persistence.RegisteredTypes()))
+			fmt.Fprint(cmd.OutOrStdout(), readBuildInfo().String())
 			return nil
 		},
 	}
@@ -151,13 +196,20 @@ is contacted. Exits 1 with the messages if the configuration is not valid.`,
 	}, &cobra.Command{
 		Use:   "show FILE",
 		Short: "Print a configuration file after overrides and defaults, secrets redacted",
-		Args:  cobra.ExactArgs(1),
+		Long: `Prints FILE as serve would use it: after the ORBIT_PROVIDER_*, ORBIT_DEFAULTS_*
+and ORBIT_SERVER_* environment overrides, with every [server] setting
+(namespace, listeners, timings, logging) at its effective value, defaults
+included. Flags of serve are not applied. Secrets are redacted.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig(args[0])
 			if err != nil {
 				printErrors(cmd.ErrOrStderr(), err)
 				return exitError{1}
 			}
+			st := defaultSettings()
+			st.applyFile(cfg.Server)
+			cfg.Server = st.effective(cfg.Server)
 			fmt.Fprintln(cmd.OutOrStdout(), cfg.String())
 			return nil
 		},
@@ -187,7 +239,7 @@ unhealthy, 0 otherwise (degraded providers are reported but not fatal).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if path == "" {
-				return errors.New("--config FILE is required")
+				return usagef("--config FILE is required")
 			}
 			cfg, err := loadConfig(path)
 			if err != nil {

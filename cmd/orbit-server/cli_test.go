@@ -93,15 +93,8 @@ disk_backup = { path = "`+backup+`" }
 		!strings.Contains(out, "orbit-data") || strings.Contains(out, "sk-Secret-8") {
 		t.Fatalf("check of an unreachable S3 endpoint: exit %d\n%s", code, out)
 	}
-	if code, _, errOut := runCLI(t, "check"); code != 1 || !strings.Contains(errOut, "--config") {
+	if code, _, errOut := runCLI(t, "check"); code != 2 || !strings.Contains(errOut, "--config") {
 		t.Fatalf("check without --config: exit %d, %q", code, errOut)
-	}
-}
-
-func TestVersion(t *testing.T) {
-	code, out, _ := runCLI(t, "version")
-	if code != 0 || !strings.Contains(out, "orbit-server") || !strings.Contains(out, "Memory") {
-		t.Fatalf("version: exit %d, %q", code, out)
 	}
 }
 

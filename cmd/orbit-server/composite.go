@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -83,7 +82,7 @@ it together, two health intervals later. Does nothing when the primary is active
 // runs f on it.
 func withCompositeBackup(cmd *cobra.Command, path, name string, timeout time.Duration, f func(context.Context, driver.Store) error) error {
 	if path == "" || name == "" {
-		return errors.New("--config FILE and --provider NAME are required")
+		return usagef("--config FILE and --provider NAME are required")
 	}
 	cfg, err := loadConfig(path)
 	if err != nil {

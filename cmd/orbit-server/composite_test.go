@@ -86,7 +86,7 @@ cluster = "ha"
 			t.Errorf("--provider %s: exit %d, stderr %q, want %q", tc.provider, code, errOut, tc.want)
 		}
 	}
-	if code, _, errOut := runCLI(t, "composite", "status", "--config", path); code != 1 || !strings.Contains(errOut, "--provider NAME") {
-		t.Errorf("missing --provider: exit %d, %q", code, errOut)
+	if code, _, errOut := runCLI(t, "composite", "status", "--config", path); code != 2 || !strings.Contains(errOut, "--provider NAME") {
+		t.Errorf("missing --provider: exit %d, %q (want 2: a usage error)", code, errOut)
 	}
 }

@@ -9,7 +9,13 @@
 //	orbit-server composite status|failback --config FILE --provider NAME
 //	                                                   inspect or fail back a Composite provider
 //	orbit-server token new NAME | token hash NAME     make a bearer token / the digest line [server.auth] stores
-//	orbit-server version                               print the version and the compiled-in providers
+//	orbit-server nodes list|get, leases list|get, locate TYPE/KEY
+//	                                                   look at a running server (docs/cli.md)
+//	orbit-server node run --types T                    a demonstration node: joins, renews, prints its placements
+//	orbit-server version                               print the version, revision, Go version and compiled-in providers
+//
+// Exit codes: 0 success, 1 the command failed, 2 usage error (migrate adds 3
+// and 4).
 package main
 
 import (

@@ -29,9 +29,10 @@ import (
 // Exit codes of orbit-server migrate.
 const (
 	migrateOK          = 0 // everything migrated (and verified with --validate)
-	migrateError       = 1 // bad flags or configuration, or a provider failed: the migration stopped
-	migrateIncomplete  = 2 // completed, but records failed or validation found mismatches
+	migrateError       = 1 // bad configuration, or a provider failed: the migration stopped
+	migrateUsage       = 2 // bad flags: nothing was done (exitUsage)
 	migrateInterrupted = 3 // interrupted by a signal; the checkpoint is saved
+	migrateIncomplete  = 4 // completed, but records failed or validation found mismatches
 )
 
 type migrateFlags struct {
@@ -72,11 +73,12 @@ servers that use the source for the final pass: see docs/migration.md.
 
 Exit codes:
   0  everything was migrated (and, with --validate, verified)
-  1  bad flags or configuration, or a provider failed (the migration stopped;
-     run the command again to resume)
-  2  the migration completed but some records failed or validation found
-     mismatches (listed)
-  3  interrupted by a signal; the checkpoint is saved (run again to resume)`,
+  1  bad configuration, or a provider failed (the migration stopped; run the
+     command again to resume)
+  2  usage error: a flag is missing or wrong; nothing was done
+  3  interrupted by a signal; the checkpoint is saved (run again to resume)
+  4  the migration completed but some records failed or validation found
+     mismatches (listed)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			code := runMigrate(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -105,15 +107,15 @@ Exit codes:
 func runMigrate(parent context.Context, f migrateFlags, stdout, stderr io.Writer) int {
 	if f.config == "" || f.from == "" || f.to == "" {
 		fmt.Fprintln(stderr, "error: --config FILE, --from NAME and --to NAME are required")
-		return migrateError
+		return migrateUsage
 	}
 	if f.from == f.to {
 		fmt.Fprintln(stderr, "error: --from and --to name the same provider")
-		return migrateError
+		return migrateUsage
 	}
 	if f.batchSize <= 0 || f.batchSize > persistence.MaxPageSize {
 		fmt.Fprintf(stderr, "error: --batch-size %d must be between 1 and %d\n", f.batchSize, persistence.MaxPageSize)
-		return migrateError
+		return migrateUsage
 	}
 	cfg, err := loadConfig(f.config)
 	if err != nil {

@@ -126,8 +126,8 @@ func TestMigrateCommand(t *testing.T) {
 func TestMigrateCommandErrors(t *testing.T) {
 	cfgPath, srv := migrateFixture(t, 200)
 	code, _, errOut := runCLI(t, "migrate", "--config", cfgPath, "--from", "mem")
-	if code != 1 || !strings.Contains(errOut, "--to") {
-		t.Fatalf("missing --to: exit %d, %q", code, errOut)
+	if code != 2 || !strings.Contains(errOut, "--to") {
+		t.Fatalf("missing --to: exit %d, %q (want 2: a usage error)", code, errOut)
 	}
 	code, _, errOut = runCLI(t, "migrate", "--config", cfgPath, "--from", "mem", "--to", "nope")
 	if code != 1 || !strings.Contains(errOut, `no provider named "nope"`) || !strings.Contains(errOut, "mem, redis") {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/orbit-go/orbit/persistence/config"
 	"github.com/orbit-go/orbit/server"
@@ -30,17 +28,16 @@ func defaultConfig(dataDir string) (*config.Config, error) {
 	return config.NewBuilder().WithMemory("memory", mem, true).Build()
 }
 
+// serveFlags are the flags serve reads itself; the server settings' flags
+// are read from the flag set by resolveSettings.
 type serveFlags struct {
-	config, namespace, listen, admin, dataDir string
-	port                                      int
-	timings                                   server.Timings
-	tlsCert, tlsKey, tlsClientCA              string
-	logLevel, logFormat                       string
-	shutdownTimeout                           time.Duration
+	config, dataDir string
+	failFast        bool
 }
 
 func newServeCmd() *cobra.Command {
-	f := serveFlags{timings: server.DefaultTimings()}
+	var f serveFlags
+	t := server.DefaultTimings()
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Orbit server (default: memory provider with disk backup in ./data)",
@@ -52,6 +49,18 @@ memory provider with a zstd-compressed disk backup in --data-dir, written
 every 30 s and on shutdown, restored on start. With --config it uses the
 default providers of that file (see docs/configuration.md).
 
+The server's own settings (listeners, namespace, timings, TLS, logging) come
+from, in increasing precedence: the defaults shown below, the configuration
+file's [server] table, ORBIT_SERVER_<KEY> environment variables
+(ORBIT_SERVER_TIMINGS__NODE_LEASE_TTL=5s for a key of a sub-table), and the
+flags given on the command line. "config show FILE" prints the result.
+
+When a default provider cannot be opened at start (its backend is down),
+serve starts anyway: grpc.health.v1 answers NOT_SERVING and /readyz 503 with
+the reason, other calls are refused with Unavailable, and the opening is
+retried every second or so until it succeeds; then the server serves.
+--fail-fast exits 1 instead (for scripts).
+
 SIGTERM or Ctrl-C drains in-flight calls (up to --shutdown-timeout), takes
 the final backup and exits 0.`,
 		Args: cobra.NoArgs,
@@ -59,30 +68,31 @@ the final backup and exits 0.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", "", "configuration file (TOML or JSON); default: the embedded memory configuration")
-	fl.StringVar(&f.namespace, "namespace", "default", "namespace of requests that name none")
-	fl.IntVar(&f.port, "port", 50051, "gRPC port (all interfaces)")
-	fl.StringVar(&f.listen, "listen", "", "gRPC listen address, overrides --port (e.g. 127.0.0.1:50051)")
-	fl.StringVar(&f.admin, "admin-addr", "127.0.0.1:9464", `admin HTTP listen address for /metrics, /healthz, /readyz (loopback unless set; ":9464" is every interface; "" disables it)`)
+	fl.String("namespace", defaultNamespace, "namespace of requests that name none ([server] namespace)")
+	fl.Int("port", defaultPort, "gRPC port, on every interface unless the listen address names a host")
+	fl.String("listen", "", "gRPC listen address, overrides --port (e.g. 127.0.0.1:50051; [server] listen)")
+	fl.String("admin-addr", defaultAdminAddr, `admin HTTP listen address for /metrics, /healthz, /readyz (loopback unless set; ":9464" is every interface; "" or "off" disables it; [server] admin_addr)`)
+	fl.BoolVar(&f.failFast, "fail-fast", false, "exit 1 when a default provider cannot be opened at start (default: start, answer NOT_SERVING and /readyz 503, and retry until it opens)")
 	fl.StringVar(&f.dataDir, "data-dir", "data", "folder of the embedded default's disk backup (ignored with --config)")
-	fl.DurationVar(&f.timings.NodeLeaseTTL, "node-lease-ttl", f.timings.NodeLeaseTTL, "node lease: a node that stops renewing is out after this long")
-	fl.DurationVar(&f.timings.NodeRenewInterval, "node-renew-interval", 0, "how often nodes renew their lease; the rest of the TTL rides out server deaths and backend blips (0: a sixth of --node-lease-ttl)")
-	fl.DurationVar(&f.timings.AddressableLeaseTTL, "addressable-lease-ttl", f.timings.AddressableLeaseTTL, "addressable lease duration (renewed by its holder)")
-	fl.DurationVar(&f.timings.SweepInterval, "sweep-interval", f.timings.SweepInterval, "how often expired nodes and leases are cleaned up")
-	fl.DurationVar(&f.timings.NodeCacheTTL, "node-cache-ttl", f.timings.NodeCacheTTL, "staleness allowed in the server's view of live nodes")
-	fl.DurationVar(&f.timings.HealthInterval, "health-interval", f.timings.HealthInterval, "how often the default providers' health is checked")
-	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve gRPC over TLS with this certificate (PEM)")
-	fl.StringVar(&f.tlsKey, "tls-key", "", "private key of --tls-cert (PEM)")
-	fl.StringVar(&f.tlsClientCA, "tls-client-ca", "", "require client certificates signed by this CA (mTLS)")
-	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
-	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 15*time.Second, "time allowed to drain in-flight calls on SIGTERM")
+	fl.Duration("node-lease-ttl", t.NodeLeaseTTL, "node lease: a node that stops renewing is out after this long ([server.timings] node_lease_ttl)")
+	fl.Duration("node-renew-interval", 0, "how often nodes renew their lease; the rest of the TTL rides out server deaths and backend blips (0: a sixth of --node-lease-ttl)")
+	fl.Duration("addressable-lease-ttl", t.AddressableLeaseTTL, "addressable lease duration (renewed by its holder)")
+	fl.Duration("sweep-interval", t.SweepInterval, "how often expired nodes and leases are cleaned up")
+	fl.Duration("node-cache-ttl", t.NodeCacheTTL, "staleness allowed in the server's view of live nodes")
+	fl.Duration("health-interval", t.HealthInterval, "how often the default providers' health is checked")
+	fl.String("tls-cert", "", "serve gRPC over TLS with this certificate (PEM; [server.tls] cert_file)")
+	fl.String("tls-key", "", "private key of --tls-cert (PEM; [server.tls] key_file)")
+	fl.String("tls-client-ca", "", "require client certificates signed by this CA (mTLS; [server.tls] client_ca_file)")
+	fl.String("log-level", defaultLogLevel, "debug, info, warn or error ([server.log] level)")
+	fl.String("log-format", defaultLogFormat, "text or json ([server.log] format)")
+	fl.Duration("shutdown-timeout", defaultShutdownTimeout, "time allowed to drain in-flight calls on SIGTERM ([server] shutdown_timeout)")
 	return cmd
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+		return nil, usagef("log level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch strings.ToLower(format) {
@@ -91,61 +101,82 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	return nil, usagef("log format %q: want text or json", format)
 }
 
-func loadTLS(f serveFlags) (*tls.Config, error) {
-	if f.tlsCert == "" && f.tlsKey == "" && f.tlsClientCA == "" {
+// loadTLS reads the certificates the settings name (nil: no TLS).
+func loadTLS(c config.TLSServerConfig) (*tls.Config, error) {
+	if c == (config.TLSServerConfig{}) {
 		return nil, nil
 	}
-	if f.tlsCert == "" || f.tlsKey == "" {
-		return nil, errors.New("--tls-cert and --tls-key must be given together")
+	if c.CertFile == "" || c.KeyFile == "" {
+		return nil, usagef("a TLS certificate and its key must be given together (--tls-cert and --tls-key, or [server.tls] cert_file and key_file)")
 	}
-	cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("load --tls-cert %s / --tls-key %s: %w", f.tlsCert, f.tlsKey, err)
+		return nil, fmt.Errorf("load TLS certificate %s / key %s: %w", c.CertFile, c.KeyFile, err)
 	}
-	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if f.tlsClientCA != "" {
-		pem, err := os.ReadFile(f.tlsClientCA)
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.ClientCAFile != "" {
+		pem, err := os.ReadFile(c.ClientCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("read --tls-client-ca: %w", err)
+			return nil, fmt.Errorf("read TLS client CA: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--tls-client-ca %s: no PEM certificate found", f.tlsClientCA)
+			return nil, fmt.Errorf("TLS client CA %s: no PEM certificate found", c.ClientCAFile)
 		}
-		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
-	return c, nil
+	return tc, nil
+}
+
+// serveConfig loads the configuration serve runs with: --config's file
+// (with its environment overrides), or the embedded default with the
+// ORBIT_SERVER_* overrides alone.
+func serveConfig(f serveFlags) (*config.Config, error) {
+	if f.config != "" {
+		return loadConfig(f.config)
+	}
+	cfg, err := defaultConfig(f.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.ApplyEnv(os.Environ()); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 func serve(cmd *cobra.Command, f serveFlags) error {
-	log, err := newLogger(f.logLevel, f.logFormat)
+	hup := catchHangups()
+	defer signal.Stop(hup)
+	cfg, err := serveConfig(f)
+	if err != nil {
+		printErrors(cmd.ErrOrStderr(), err)
+		return exitError{1}
+	}
+	st, err := resolveSettings(cmd.Flags(), cfg.Server)
 	if err != nil {
 		return err
 	}
-	var cfg *config.Config
-	if f.config != "" {
-		if cfg, err = loadConfig(f.config); err != nil {
-			printErrors(cmd.ErrOrStderr(), err)
-			return exitError{1}
-		}
-	} else if cfg, err = defaultConfig(f.dataDir); err != nil {
+	log, err := newLogger(st.logLevel, st.logFormat)
+	if err != nil {
 		return err
 	}
-	tlsCfg, err := loadTLS(f)
+	tlsCfg, err := loadTLS(st.tls)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := server.NewBuilder().WithNamespace(f.namespace).WithPort(f.port).WithAdminAddress(f.admin).
-		WithPersistence(cfg).WithTimings(f.timings).WithLogger(log).WithAuth(cfg.Server.Auth).
-		WithLimits(server.LimitsFromConfig(cfg.Server.Limits)) // [server.limits]; defaults when absent
-	if f.listen != "" {
-		b = b.WithListenAddress(f.listen)
-	}
+	b := server.NewBuilder().WithNamespace(st.namespace).WithListenAddress(st.listen).WithAdminAddress(st.admin).
+		WithPersistence(cfg).WithTimings(st.timings).WithLogger(log).WithAuth(cfg.Server.Auth).
+		WithLimits(server.LimitsFromConfig(cfg.Server.Limits)). // [server.limits]; defaults when absent
+		WithBackendWait(!f.failFast)
 	if tlsCfg != nil {
 		b = b.WithTLS(tlsCfg)
 	}
@@ -162,7 +193,8 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	}()
 	b = b.WithAudit(auditLog)
 	log.Info("starting orbit-server", "version", buildVersion(), "config", configSource(f), "defaults",
-		cfg.Defaults.Addressable+"/"+cfg.Defaults.Cluster, "audit", auditDescription(cfg.Server.Audit))
+		cfg.Defaults.Addressable+"/"+cfg.Defaults.Cluster, "audit", auditDescription(cfg.Server.Audit),
+		"listen", st.listen, "admin", adminDescription(st.admin), "namespace", st.namespace)
 	srv, err := b.Build(ctx)
 	if err != nil {
 		return err
@@ -171,12 +203,20 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		_ = srv.Stop(context.Background())
 		return err
 	}
-	reloadTokensOnHangup(ctx, srv, log)
+	reloadTokensOnHangup(ctx, hup, srv, log)
 	<-ctx.Done()
-	log.Info("shutting down: draining in-flight calls", "timeout", f.shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
+	log.Info("shutting down: draining in-flight calls", "timeout", st.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), st.shutdownTimeout)
 	defer cancel()
 	return srv.Stop(sctx)
+}
+
+// adminDescription is the admin listener, for the start line.
+func adminDescription(addr string) string {
+	if addr == "" {
+		return "off"
+	}
+	return addr
 }
 
 // auditDescription is where the audit log goes, for the start line.

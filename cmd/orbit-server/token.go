@@ -85,13 +85,19 @@ func checkTokenName(name string) error {
 	return nil
 }
 
-// reloadTokensOnHangup re-reads [server.auth] token_files on each SIGHUP
-// until ctx ends (token rotation without a restart; a file that fails to
-// load keeps the tokens in force and is logged). SIGHUP is caught from the
-// moment it returns.
-func reloadTokensOnHangup(ctx context.Context, srv *server.Server, log *slog.Logger) {
+// catchHangups starts catching SIGHUP, from the start of serve: a hang-up
+// before the server is built (systemctl reload while the providers open)
+// must not kill the process, which is SIGHUP's default. The signals are
+// buffered until reloadTokensOnHangup serves them.
+func catchHangups() chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	return hup
+}
+
+// reloadTokensOnHangup re-reads the token files of [server.auth] on each
+// SIGHUP caught on hup, until ctx ends.
+func reloadTokensOnHangup(ctx context.Context, hup chan os.Signal, srv *server.Server, log *slog.Logger) {
 	go func() {
 		defer signal.Stop(hup)
 		for {

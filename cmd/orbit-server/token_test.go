@@ -101,7 +101,7 @@ func TestTokensReloadOnHangup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = srv.Stop(context.Background()) }()
-	reloadTokensOnHangup(ctx, srv, log)
+	reloadTokensOnHangup(ctx, catchHangups(), srv, log)
 
 	if err := os.WriteFile(file, []byte(auth.DigestLine("robot", newTok)+"\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -471,6 +472,16 @@ func (s *Store) recover() error {
 	var failures []string
 	for _, p := range s.paths {
 		in, st, err := s.openPath(p)
+		if errors.Is(err, ErrPathInUse) {
+			// Another process writes this path: refuse the whole store
+			// rather than run without it and re-sync it under that
+			// process's feet.
+			for _, o := range all {
+				o.in.p.cur.Store(nil)
+				_ = closeInstance(o.in, s.opts.StallTimeout)
+			}
+			return err
+		}
 		if err != nil {
 			p.setErr(err)
 			failures = append(failures, err.Error())

@@ -137,6 +137,9 @@ func (s *Store) openPath(p *path) (*instance, pathState, error) {
 	in := &instance{p: p}
 	db, err := pebble.Open(p.dir, s.pebbleOptions(in))
 	if err != nil {
+		if lockHeld(err) {
+			return nil, pathState{}, fmt.Errorf("flash store: %s: %w (its LOCK file is locked: %v); each server process needs paths of its own", p.dir, ErrPathInUse, err)
+		}
 		return nil, pathState{}, fmt.Errorf("open %s: %w", p.dir, err)
 	}
 	in.db = db
