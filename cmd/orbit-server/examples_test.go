@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -76,9 +74,7 @@ func TestDevelopmentExampleServes(t *testing.T) {
 	}
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	p := &serverProcess{t: t, name: "development", bin: bin, addr: addr,
-		args: []string{"serve", "--config", example, "--listen", addr, "--admin-addr", "off"}}
-	p.startIn(dir)
+	p := startServerProcessIn(t, dir, bin, "development", "serve", "--config", example, "--listen", addr, "--admin-addr", "off")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c, err := dialRetry(ctx, addr)
@@ -99,33 +95,6 @@ func TestDevelopmentExampleServes(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, "data", "orbit-backup.orbit")); err != nil || fi.Size() == 0 {
 		t.Fatalf("no backup in the example's data/ folder after SIGTERM: %v", err)
 	}
-}
-
-// startIn starts p in the working directory dir (for relative paths of a
-// configuration); it is stopped (SIGTERM, then SIGKILL) when the test ends.
-func (p *serverProcess) startIn(dir string) {
-	p.t.Helper()
-	cmd := exec.Command(p.bin, p.args...)
-	cmd.Dir = dir
-	cmd.Stderr = &prefixWriter{t: p.t, prefix: p.name + ": "}
-	if err := cmd.Start(); err != nil {
-		p.t.Fatalf("%s: %v", p.name, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	p.cmd, p.done = cmd, done
-	p.t.Cleanup(func() {
-		if p.cmd == nil {
-			return
-		}
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
 }
 
 func readFile(t *testing.T, path string) string {

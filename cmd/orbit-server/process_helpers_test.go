@@ -94,6 +94,7 @@ type serverProcess struct {
 	name string
 	bin  string
 	args []string
+	dir  string // working directory ("": the test's)
 	addr string
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -103,7 +104,13 @@ type serverProcess struct {
 // --listen. The process is stopped (SIGTERM, then SIGKILL) when the test ends.
 func startServerProcess(t *testing.T, bin, name string, args ...string) *serverProcess {
 	t.Helper()
-	p := &serverProcess{t: t, name: name, bin: bin, args: args}
+	return startServerProcessIn(t, "", bin, name, args...)
+}
+
+// startServerProcessIn is startServerProcess in the working directory dir.
+func startServerProcessIn(t *testing.T, dir, bin, name string, args ...string) *serverProcess {
+	t.Helper()
+	p := &serverProcess{t: t, name: name, bin: bin, args: args, dir: dir}
 	for i, a := range args {
 		if a == "--listen" && i+1 < len(args) {
 			p.addr = args[i+1]
@@ -128,6 +135,7 @@ func startServerProcess(t *testing.T, bin, name string, args ...string) *serverP
 func (p *serverProcess) start() {
 	p.t.Helper()
 	cmd := exec.Command(p.bin, p.args...)
+	cmd.Dir = p.dir
 	cmd.Stderr = &prefixWriter{t: p.t, prefix: p.name + ": "}
 	if err := cmd.Start(); err != nil {
 		p.t.Fatalf("%s: %v", p.name, err)
