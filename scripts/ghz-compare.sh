@@ -10,7 +10,12 @@
 #
 # server-µs/call is the CPU time (user + system) the server process used
 # during the case divided by its calls: what the server costs per call, apart
-# from the load tool's share of the same cores.
+# from the load tool's share of the same cores. ghz-µs/call is the same for
+# ghz itself. cpu-bound/s is the rate the machine's cores would allow if
+# they did nothing but these two processes' work per call
+# (cores × 10^6 / (server-µs + ghz-µs)): when calls/s is near it, the
+# cores are full and the ratio to health measures the two processes
+# together, the load tool's work included.
 #
 # Each case sends a fixed number of calls (health 160,000, place 80,000,
 # locate 120,000, batch 8,000; times scale), about 8 s each on a 2-core
@@ -63,13 +68,14 @@ run() { # name, ghz arguments...
   local name=$1; shift
   local before after
   before=$(server_ticks)
-  "$ghz" "${common[@]}" "$@" "127.0.0.1:$port" > "$work/$name.json"
+  local TIMEFORMAT='%U %S' # bash's time: ghz's own user and system CPU seconds
+  { time "$ghz" "${common[@]}" "$@" "127.0.0.1:$port" > "$work/$name.json"; } 2> "$work/$name.time"
   after=$(server_ticks)
   local rps errs calls
   rps=$(jq '.rps' "$work/$name.json")
   calls=$(jq '.count' "$work/$name.json")
   errs=$(jq '[.statusCodeDistribution | to_entries[] | select(.key != "OK") | .value] | add // 0' "$work/$name.json")
-  echo "$name $rps $errs $(awk -v t="$((after - before))" -v hz="$hz" -v n="$calls" 'BEGIN{printf "%.1f", t / hz * 1e6 / n}')"
+  echo "$name $rps $errs $(awk -v t="$((after - before))" -v hz="$hz" -v n="$calls" 'BEGIN{printf "%.1f", t / hz * 1e6 / n}') $(awk -v n="$calls" '{printf "%.1f", ($1 + $2) * 1e6 / n}' "$work/$name.time")"
 }
 results=()
 results+=("$(run health -n "$(count 160000)" --call grpc.health.v1.Health.Check)")
@@ -78,12 +84,14 @@ results+=("$(run place -n "$(count 80000)" "${proto[@]}" --call orbit.v1.Address
 results+=("$(run locate -n "$(count 120000)" "${proto[@]}" --call orbit.v1.AddressableService.LocateOrPlace -d "{\"reference\":$ref}")")
 results+=("$(run batch100 -n "$(count 8000)" "${proto[@]}" --call orbit.v1.AddressableService.LocateOrPlaceBatch -d "{\"references\":$refs}")")
 health=$(echo "${results[0]}" | awk '{print $2}')
-printf '%-10s %14s %12s %10s %8s %16s\n' case calls/s refs/s vs-health errors server-µs/call
+cores=$(nproc)
+printf '%-10s %12s %12s %10s %7s %15s %12s %14s\n' case calls/s refs/s vs-health errors server-µs/call ghz-µs/call cpu-bound/s
 for r in "${results[@]}"; do
   set -- $r
   refs_s=$2
   [ "$1" = batch100 ] && refs_s=$(awk -v x="$2" 'BEGIN{print x*100}')
-  printf '%-10s %14.0f %12.0f %10.2f %8s %16s\n' "$1" "$2" "$refs_s" "$(awk -v x="$2" -v h="$health" 'BEGIN{print x/h}')" "$3" "$4"
+  printf '%-10s %12.0f %12.0f %10.2f %7s %15s %12s %14.0f\n' "$1" "$2" "$refs_s" "$(awk -v x="$2" -v h="$health" 'BEGIN{print x/h}')" "$3" "$4" "$5" \
+    "$(awk -v c="$cores" -v s="$4" -v g="$5" 'BEGIN{print c * 1e6 / (s + g)}')"
 done
 if ! kill -0 "${pids[1]}" 2>/dev/null; then
   echo "ghz-compare: the fake nodes stopped early:" >&2; cat "$work/hold.log" >&2; exit 1
