@@ -149,13 +149,18 @@ func typeNames(ts []config.ProviderType) string {
 	return strings.Join(s, ", ")
 }
 
-// loadConfig loads a file, applies ORBIT_PROVIDER_*/ORBIT_DEFAULTS_*
-// overrides from the environment and validates.
+// loadConfig loads a file, applies the ORBIT_PROVIDER_*, ORBIT_DEFAULTS_*
+// and ORBIT_SERVER_* overrides from the environment and validates.
 func loadConfig(path string) (*config.Config, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, err
 	}
+	return withEnv(cfg)
+}
+
+// withEnv applies the environment overrides to cfg and validates it.
+func withEnv(cfg *config.Config) (*config.Config, error) {
 	if err := cfg.ApplyEnv(os.Environ()); err != nil {
 		return nil, err
 	}

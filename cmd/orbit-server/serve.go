@@ -142,13 +142,7 @@ func serveConfig(f serveFlags) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.ApplyEnv(os.Environ()); err != nil {
-		return nil, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return withEnv(cfg)
 }
 
 func serve(cmd *cobra.Command, f serveFlags) error {
