@@ -13,8 +13,13 @@ test:
 test-short:
 	go test ./...
 
+# The version and commit `orbit-server version` prints (empty outside a git
+# checkout: the binary then reports its build info, or "devel").
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+
 build:
-	mkdir -p bin && go build -o bin/orbit-server ./cmd/orbit-server && go build -o bin/orbit-bench ./cmd/orbit-bench
+	mkdir -p bin && go build -ldflags "-X main.version=$(VERSION) -X main.revision=$(REVISION)" -o bin/orbit-server ./cmd/orbit-server && go build -o bin/orbit-bench ./cmd/orbit-bench
 
 # The container image (Dockerfile, FROM scratch, static binaries), built
 # offline with buildah or podman; REV=HEAD builds the last commit instead of
