@@ -180,6 +180,19 @@ func (f *connFlags) callCtx(ctx context.Context) (context.Context, context.Cance
 	return context.WithTimeout(ctx, f.timeout)
 }
 
+// call dials the server, runs one call with a fresh --timeout context and
+// closes the connection: the shape of every command that makes one call.
+func (f *connFlags) call(ctx context.Context, fn func(ctx context.Context, c *client.Client) error) error {
+	c, err := f.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	cctx, cancel := f.callCtx(ctx)
+	defer cancel()
+	return fn(cctx, c)
+}
+
 // targetIsLocal reports whether every server of a client target is on this
 // machine: a loopback IP, "localhost" or a unix socket. Anything it cannot
 // parse is not local.

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/orbit-go/orbit"
+	"github.com/orbit-go/orbit/client"
 	"github.com/spf13/cobra"
 )
 
@@ -64,14 +66,11 @@ holder gone) is reported as not placed, with exit code 1.`,
 			if err != nil {
 				return err
 			}
-			c, err := f.dial(cmd.Context())
-			if err != nil {
+			var lease orbit.AddressableLease
+			err = f.call(cmd.Context(), func(ctx context.Context, c *client.Client) (err error) {
+				lease, err = c.Lookup(ctx, ref)
 				return err
-			}
-			defer c.Close()
-			ctx, cancel := f.callCtx(cmd.Context())
-			defer cancel()
-			lease, err := c.Lookup(ctx, ref)
+			})
 			if errors.Is(err, orbit.ErrNotFound) {
 				return fmt.Errorf("%s is not placed in namespace %s: no live lease (leases get never places; `orbit-server locate %s` does): %w",
 					args[0], namespaceName(f.namespace), args[0], err)
@@ -137,14 +136,12 @@ Connection flags are described in docs/cli.md.`,
 			if err != nil {
 				return err
 			}
-			c, err := f.dial(cmd.Context())
-			if err != nil {
+			var lease orbit.AddressableLease
+			var placed bool
+			err = f.call(cmd.Context(), func(ctx context.Context, c *client.Client) (err error) {
+				lease, placed, err = c.LocateOrPlace(ctx, ref)
 				return err
-			}
-			defer c.Close()
-			ctx, cancel := f.callCtx(cmd.Context())
-			defer cancel()
-			lease, placed, err := c.LocateOrPlace(ctx, ref)
+			})
 			if err != nil {
 				if errors.Is(err, orbit.ErrUnavailable) {
 					return fmt.Errorf("locate %s: %w (is a node of type %s running? e.g. `orbit-server node run --types %s`)", args[0], err, ref.Type, ref.Type)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/orbit-go/orbit"
+	"github.com/orbit-go/orbit/client"
 	"github.com/spf13/cobra"
 )
 
@@ -72,14 +74,11 @@ Connection flags are described in docs/cli.md.`,
 
 // listNodes dials and lists every live node of the namespace.
 func listNodes(cmd *cobra.Command, f *connFlags, activeOnly bool) ([]orbit.NodeInfo, error) {
-	c, err := f.dial(cmd.Context())
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	ctx, cancel := f.callCtx(cmd.Context())
-	defer cancel()
-	nodes, err := c.ListNodes(ctx, activeOnly)
+	var nodes []orbit.NodeInfo
+	err := f.call(cmd.Context(), func(ctx context.Context, c *client.Client) (err error) {
+		nodes, err = c.ListNodes(ctx, activeOnly)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list nodes of namespace %s: %w", namespaceName(f.namespace), err)
 	}
