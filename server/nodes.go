@@ -47,7 +47,7 @@ func (n *nodeService) Join(ctx context.Context, req *orbitv1.JoinRequest) (*orbi
 	info := orbit.NodeInfo{
 		ID: id, URL: req.GetUrl(), Capabilities: caps, Status: orbit.NodeActive,
 		Lease: orbit.NodeLease{
-			ExpiresAt: now.Add(s.timings.NodeLeaseTTL), RenewAt: now.Add(s.timings.renewInterval()),
+			ExpiresAt: now.Add(s.timings.NodeLeaseTTL), RenewAt: now.Add(s.timings.RenewInterval()),
 			ChallengeToken: randomHex(16),
 		},
 	}
@@ -89,7 +89,7 @@ func (n *nodeService) RenewLease(ctx context.Context, req *orbitv1.RenewNodeLeas
 	}
 	// The node's schedule is the server's (the directory stores a sixth of
 	// the TTL, the default).
-	l.RenewAt = l.ExpiresAt.Add(-n.s.timings.NodeLeaseTTL + n.s.timings.renewInterval())
+	l.RenewAt = l.ExpiresAt.Add(-n.s.timings.NodeLeaseTTL + n.s.timings.RenewInterval())
 	n.s.metrics.nodeRenewals.Inc()
 	return &orbitv1.RenewNodeLeaseResponse{Lease: nodeLeaseToProto(l)}, nil
 }

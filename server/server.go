@@ -65,8 +65,9 @@ type Timings struct {
 	NodeRenewInterval time.Duration
 }
 
-// renewInterval is NodeRenewInterval, or its default.
-func (t Timings) renewInterval() time.Duration {
+// RenewInterval is NodeRenewInterval, or its default (a sixth of
+// NodeLeaseTTL): how often nodes are told to renew.
+func (t Timings) RenewInterval() time.Duration {
 	if t.NodeRenewInterval > 0 {
 		return t.NodeRenewInterval
 	}

@@ -135,12 +135,8 @@ func (s settings) effective(c config.ServerConfig) config.ServerConfig {
 	if c.AdminAddr == "" {
 		c.AdminAddr = config.AdminOff
 	}
-	renew := s.timings.NodeRenewInterval
-	if renew == 0 {
-		renew = s.timings.NodeLeaseTTL / 6
-	}
 	c.Timings = &config.TimingsConfig{
-		NodeLeaseTTL: s.timings.NodeLeaseTTL, NodeRenewInterval: renew,
+		NodeLeaseTTL: s.timings.NodeLeaseTTL, NodeRenewInterval: s.timings.RenewInterval(),
 		AddressableLeaseTTL: s.timings.AddressableLeaseTTL, SweepInterval: s.timings.SweepInterval,
 		NodeCacheTTL: s.timings.NodeCacheTTL, HealthInterval: s.timings.HealthInterval,
 	}
