@@ -8,6 +8,7 @@ import (
 	"github.com/orbit-go/orbit/internal/cas"
 	"github.com/orbit-go/orbit/persistence/decorate"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of the lease logic.
@@ -43,6 +44,7 @@ type options struct {
 	logger          *slog.Logger
 	checkOnly       bool
 	events          func(ProviderEvent)
+	tracer          trace.TracerProvider // nil: no spans (WithTracerProvider)
 }
 
 func defaultOptions() options {

@@ -2,14 +2,11 @@ package server
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/orbit-go/orbit/persistence"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 )
@@ -100,39 +97,4 @@ func (m *rpcMetrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 	err := h(srv, ss)
 	m.requests.WithLabelValues(shortMethod(info.FullMethod), status.Code(err).String()).Inc()
 	return err
-}
-
-// adminHandler serves /metrics, /healthz (the process is up) and /readyz
-// (the default providers are not unhealthy).
-func (s *Server) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if reason := s.backendPending(); reason != "" {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("storage backend not available yet (retrying): " + reason + "\n"))
-			return
-		}
-		var b strings.Builder
-		ready := true
-		for _, p := range s.providers {
-			h := p.HealthCheck(r.Context())
-			if h.Status == persistence.Unhealthy {
-				ready = false
-			}
-			b.WriteString(p.Name() + ": " + h.Status.String())
-			if h.Reason != "" {
-				b.WriteString(" (" + h.Reason + ")")
-			}
-			b.WriteString("\n")
-		}
-		if !ready {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		_, _ = w.Write([]byte(b.String()))
-	})
-	return mux
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/orbit-go/orbit/server/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -122,6 +123,9 @@ type Builder struct {
 	// waitForBackend: start while the providers cannot be opened
 	// (WithBackendWait).
 	waitForBackend bool
+	accessLog      bool                 // WithAccessLog
+	pprof          bool                 // WithPprof
+	tracer         trace.TracerProvider // WithTracerProvider; nil: tracing off
 	err            error
 }
 
@@ -173,6 +177,14 @@ func (b *Builder) WithLogger(l *slog.Logger) *Builder { b.logger = l; return b }
 // (default: a new registry served on the admin listener's /metrics).
 func (b *Builder) WithPrometheusRegistry(r *prometheus.Registry) *Builder { b.promReg = r; return b }
 
+// WithAccessLog logs one line per gRPC call at level info (method,
+// identity, code, duration, trace id); off by default.
+func (b *Builder) WithAccessLog(on bool) *Builder { b.accessLog = on; return b }
+
+// WithPprof serves Go's profiler at /debug/pprof/ on the admin listener,
+// behind the admin auth when auth is on; off by default.
+func (b *Builder) WithPprof(on bool) *Builder { b.pprof = on; return b }
+
 // Server is one Orbit server.
 type Server struct {
 	namespace string
@@ -198,6 +210,10 @@ type Server struct {
 	tls     *tls.Config         // gRPC's, also the admin listener's
 	authn   *auth.Authenticator // nil: auth off
 	authCfg *config.AuthConfig
+
+	accessLog bool
+	pprof     bool
+	tracer    trace.TracerProvider // nil: tracing off
 
 	limits   Limits
 	codec    *lenientCodec
@@ -240,7 +256,8 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 		return nil, fmt.Errorf("server: namespace: %w", err)
 	}
 	s := &Server{namespace: b.namespace, timings: b.timings, clock: b.clock, log: b.logger, listen: b.listen, adminAddr: b.admin, prom: b.promReg,
-		limits: limits, stopping: make(chan struct{}), members: newMembership()}
+		limits: limits, stopping: make(chan struct{}), members: newMembership(),
+		accessLog: b.accessLog, pprof: b.pprof, tracer: b.tracer}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -281,6 +298,7 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	s.codec = &lenientCodec{} // this server's decode errors, taken by its interceptors
 	opts := append([]grpc.ServerOption{grpc.ForceServerCodec(s.codec), grpc.NumStreamWorkers(streamWorkers())}, s.transportLimits()...)
 	opts = append(opts, s.interceptors()...)
+	opts = append(opts, s.tracingOptions()...)
 	if b.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(b.tls)))
 	}
@@ -298,6 +316,7 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 //
 //	recovery      a handler panic is logged and answered Internal
 //	metrics       every call counted, malformed and refused ones included
+//	access log    one line per call (WithAccessLog; none when off)
 //	decode check  a request that failed to decode answered InvalidArgument
 //	              (and its decoding error forgotten)
 //	auth          caller identified and authorized (server/auth; none when off)
@@ -311,6 +330,7 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 func (s *Server) interceptors() []grpc.ServerOption {
 	recUnary, recStream := recoveryInterceptors(s.log)
 	authUnary, authStream := s.authInterceptors()
+	logUnary, logStream := s.accessLogInterceptors()
 	flight := &inFlight{max: int64(s.limits.MaxStreams)}
 	s.rate = newRateLimiter(s.limits.RatePerSecond, s.limits.RateBurst, s.limits.RateCallers)
 	s.watches = newWatchLimiter(s.limits.MaxWatchesPerCaller, s.limits.MaxWatches)
@@ -318,14 +338,26 @@ func (s *Server) interceptors() []grpc.ServerOption {
 	admission := newJoinAdmission(s)
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(slices.Concat(
-			[]grpc.UnaryServerInterceptor{recUnary, s.metrics.unary, s.codec.decodeCheckUnary},
+			[]grpc.UnaryServerInterceptor{recUnary, s.metrics.unary},
+			nonNil(logUnary),
+			[]grpc.UnaryServerInterceptor{s.codec.decodeCheckUnary},
 			authUnary, // none when auth is off
 			[]grpc.UnaryServerInterceptor{backendGate{s}.unary, flight.unary, s.rate.unary, s.deadline.unary, admission.unary})...),
 		grpc.ChainStreamInterceptor(slices.Concat(
-			[]grpc.StreamServerInterceptor{recStream, s.metrics.stream, s.codec.decodeCheckStream},
+			[]grpc.StreamServerInterceptor{recStream, s.metrics.stream},
+			nonNil(logStream),
+			[]grpc.StreamServerInterceptor{s.codec.decodeCheckStream},
 			authStream,
 			[]grpc.StreamServerInterceptor{backendGate{s}.stream, flight.stream, s.rate.stream, s.deadline.stream})...),
 	}
+}
+
+// nonNil is the interceptor i as a chain of one, or an empty chain for nil.
+func nonNil[I any](i I) []I {
+	if any(i) == nil {
+		return nil
+	}
+	return []I{i}
 }
 
 // streamWorkers is how many long-lived goroutines run incoming calls: a

@@ -85,6 +85,8 @@ the final backup and exits 0.`,
 	fl.String("tls-client-ca", "", "require client certificates signed by this CA (mTLS; [server.tls] client_ca_file)")
 	fl.String("log-level", defaultLogLevel, "debug, info, warn or error ([server.log] level)")
 	fl.String("log-format", defaultLogFormat, "text or json ([server.log] format)")
+	fl.Bool("access-log", false, "log one line per gRPC call: method, identity, code, duration, trace id ([server.log] access)")
+	fl.Bool("pprof", false, "serve Go's profiler at /debug/pprof/ on the admin listener, behind the admin auth when auth is on ([server] pprof)")
 	fl.Duration("shutdown-timeout", defaultShutdownTimeout, "time allowed to drain in-flight calls on SIGTERM ([server] shutdown_timeout)")
 	return cmd
 }
@@ -170,7 +172,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	b := server.NewBuilder().WithNamespace(st.namespace).WithListenAddress(st.listen).WithAdminAddress(st.admin).
 		WithPersistence(cfg).WithTimings(st.timings).WithLogger(log).WithAuth(cfg.Server.Auth).
 		WithLimits(server.LimitsFromConfig(cfg.Server.Limits)). // [server.limits]; defaults when absent
-		WithBackendWait(!f.failFast)
+		WithBackendWait(!f.failFast).WithAccessLog(st.accessLog).WithPprof(st.pprof)
 	if tlsCfg != nil {
 		b = b.WithTLS(tlsCfg)
 	}

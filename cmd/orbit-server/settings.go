@@ -33,6 +33,8 @@ type settings struct {
 	tls             config.TLSServerConfig
 	logLevel        string
 	logFormat       string
+	accessLog       bool // one log line per gRPC call
+	pprof           bool // /debug/pprof/ on the admin listener
 }
 
 // defaultSettings are the settings when neither file nor flag says more.
@@ -56,6 +58,7 @@ func (s *settings) applyFile(c config.ServerConfig) {
 		s.admin = c.AdminAddr
 	}
 	setDuration(&s.shutdownTimeout, c.ShutdownTimeout)
+	s.pprof = s.pprof || c.Pprof
 	if t := c.Timings; t != nil {
 		setDuration(&s.timings.NodeLeaseTTL, t.NodeLeaseTTL)
 		setDuration(&s.timings.NodeRenewInterval, t.NodeRenewInterval)
@@ -70,6 +73,7 @@ func (s *settings) applyFile(c config.ServerConfig) {
 	if l := c.Log; l != nil {
 		setString(&s.logLevel, l.Level)
 		setString(&s.logFormat, l.Format)
+		s.accessLog = s.accessLog || l.Access
 	}
 }
 
@@ -113,6 +117,13 @@ func (s *settings) applyFlags(fl *pflag.FlagSet) {
 	str("tls-client-ca", &s.tls.ClientCAFile)
 	str("log-level", &s.logLevel)
 	str("log-format", &s.logFormat)
+	boolean := func(name string, dst *bool) {
+		if given(name) {
+			*dst, _ = fl.GetBool(name)
+		}
+	}
+	boolean("access-log", &s.accessLog)
+	boolean("pprof", &s.pprof)
 }
 
 // resolveSettings is what serve runs with: defaults, then the file's
@@ -144,7 +155,8 @@ func (s settings) effective(c config.ServerConfig) config.ServerConfig {
 		t := s.tls
 		c.TLS = &t
 	}
-	c.Log = &config.LogConfig{Level: s.logLevel, Format: s.logFormat}
+	c.Log = &config.LogConfig{Level: s.logLevel, Format: s.logFormat, Access: s.accessLog}
+	c.Pprof = s.pprof
 	return c
 }
 

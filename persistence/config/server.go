@@ -24,6 +24,9 @@ type ServerConfig struct {
 	// ShutdownTimeout is the time allowed to drain calls on SIGTERM
 	// ("": 15 s).
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout" json:"shutdown_timeout"`
+	// Pprof serves Go's profiler at /debug/pprof/ on the admin listener,
+	// behind the admin auth when auth is on; off by default.
+	Pprof bool `toml:"pprof" json:"pprof"`
 
 	Timings *TimingsConfig   `toml:"timings"`
 	TLS     *TLSServerConfig `toml:"tls"`

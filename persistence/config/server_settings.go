@@ -19,6 +19,7 @@ import (
 //	listen = ":50051"                  # gRPC listen address
 //	admin_addr = "127.0.0.1:9464"      # /metrics, /healthz, /readyz; "off" disables
 //	shutdown_timeout = "15s"           # drain time on SIGTERM
+//	pprof = false                      # /debug/pprof/ on the admin listener
 //
 //	[server.timings]
 //	node_lease_ttl = "3s"
@@ -36,6 +37,7 @@ import (
 //	[server.log]
 //	level = "info"                     # debug, info, warn or error
 //	format = "text"                    # text or json
+//	access = false                     # one line per gRPC call
 
 // AdminOff is the admin_addr value that disables the admin listener.
 const AdminOff = "off"
@@ -74,6 +76,9 @@ type LogConfig struct {
 	Level string `toml:"level" json:"level"`
 	// Format is text (the default) or json.
 	Format string `toml:"format" json:"format"`
+	// Access logs one line per gRPC call (method, identity, code,
+	// duration, trace id) at level info; off by default.
+	Access bool `toml:"access" json:"access"`
 }
 
 // maxServerDuration bounds every duration of the [server] table: beyond a
