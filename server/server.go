@@ -126,6 +126,7 @@ type Builder struct {
 	accessLog      bool                 // WithAccessLog
 	pprof          bool                 // WithPprof
 	tracer         trace.TracerProvider // WithTracerProvider; nil: tracing off
+	build          BuildInfo            // WithBuildInfo
 	err            error
 }
 
@@ -185,6 +186,15 @@ func (b *Builder) WithAccessLog(on bool) *Builder { b.accessLog = on; return b }
 // behind the admin auth when auth is on; off by default.
 func (b *Builder) WithPprof(on bool) *Builder { b.pprof = on; return b }
 
+// BuildInfo says which build of the server runs (orbit_build_info).
+type BuildInfo struct {
+	Version  string // release version, or "devel"
+	Revision string // VCS revision; "" when unknown
+}
+
+// WithBuildInfo sets the version and revision the server reports.
+func (b *Builder) WithBuildInfo(bi BuildInfo) *Builder { b.build = bi; return b }
+
 // Server is one Orbit server.
 type Server struct {
 	namespace string
@@ -214,6 +224,7 @@ type Server struct {
 	accessLog bool
 	pprof     bool
 	tracer    trace.TracerProvider // nil: tracing off
+	build     BuildInfo
 
 	limits   Limits
 	codec    *lenientCodec
@@ -257,7 +268,7 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	}
 	s := &Server{namespace: b.namespace, timings: b.timings, clock: b.clock, log: b.logger, listen: b.listen, adminAddr: b.admin, prom: b.promReg,
 		limits: limits, stopping: make(chan struct{}), members: newMembership(),
-		accessLog: b.accessLog, pprof: b.pprof, tracer: b.tracer}
+		accessLog: b.accessLog, pprof: b.pprof, tracer: b.tracer, build: b.build}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -289,6 +300,9 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 		return nil, errors.New("server: no persistence configured (WithPersistence or WithRegistry)")
 	}
 	s.metrics = newRPCMetrics(s.prom)
+	if err := s.registerClusterGauges(); err != nil {
+		return nil, s.fail(ctx, fmt.Errorf("cluster gauges: %w", err))
+	}
 
 	s.tls, s.authCfg = b.tls, b.auth
 	var err error
@@ -308,6 +322,7 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	s.metrics.initialize(s.grpc)
 	return s, nil
 }
 
@@ -520,32 +535,6 @@ func (s *Server) sweep(ctx context.Context) {
 		s.log.Info("swept expired records", "nodes", n, "leases", l)
 	}
 	s.metrics.swept.Add(float64(n + l))
-}
-
-// checkHealth sets the gRPC health status from the default providers.
-func (s *Server) checkHealth(ctx context.Context) {
-	if !s.backend.open.Load() {
-		return // NOT_SERVING until openLoop has opened it
-	}
-	serving := true
-	for _, p := range s.providers {
-		h := p.HealthCheck(ctx)
-		s.metrics.providerHealth.WithLabelValues(p.Name()).Set(float64(h.Status))
-		if h.Status == persistence.Unhealthy {
-			serving = false
-			s.log.Warn("default provider unhealthy", "provider", p.Name(), "reason", h.Reason)
-		}
-	}
-	st := healthpb.HealthCheckResponse_SERVING
-	if !serving {
-		st = healthpb.HealthCheckResponse_NOT_SERVING
-	}
-	s.health.SetServingStatus("", st)
-	s.health.SetServingStatus(orbitv1.NodeService_ServiceDesc.ServiceName, st)
-	s.health.SetServingStatus(orbitv1.AddressableService_ServiceDesc.ServiceName, st)
-	s.mu.Lock()
-	s.ready = serving
-	s.mu.Unlock()
 }
 
 // Stop drains in-flight calls (at most until ctx ends), stops the

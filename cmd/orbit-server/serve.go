@@ -172,7 +172,8 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	b := server.NewBuilder().WithNamespace(st.namespace).WithListenAddress(st.listen).WithAdminAddress(st.admin).
 		WithPersistence(cfg).WithTimings(st.timings).WithLogger(log).WithAuth(cfg.Server.Auth).
 		WithLimits(server.LimitsFromConfig(cfg.Server.Limits)). // [server.limits]; defaults when absent
-		WithBackendWait(!f.failFast).WithAccessLog(st.accessLog).WithPprof(st.pprof)
+		WithBackendWait(!f.failFast).WithAccessLog(st.accessLog).WithPprof(st.pprof).
+		WithBuildInfo(server.BuildInfo{Version: buildVersion(), Revision: readBuildInfo().Revision})
 	if tlsCfg != nil {
 		b = b.WithTLS(tlsCfg)
 	}
