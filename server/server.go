@@ -354,25 +354,17 @@ func (s *Server) interceptors() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(slices.Concat(
 			[]grpc.UnaryServerInterceptor{recUnary, s.metrics.unary},
-			nonNil(logUnary),
+			logUnary,
 			[]grpc.UnaryServerInterceptor{s.codec.decodeCheckUnary},
 			authUnary, // none when auth is off
 			[]grpc.UnaryServerInterceptor{backendGate{s}.unary, flight.unary, s.rate.unary, s.deadline.unary, admission.unary})...),
 		grpc.ChainStreamInterceptor(slices.Concat(
 			[]grpc.StreamServerInterceptor{recStream, s.metrics.stream},
-			nonNil(logStream),
+			logStream,
 			[]grpc.StreamServerInterceptor{s.codec.decodeCheckStream},
 			authStream,
 			[]grpc.StreamServerInterceptor{backendGate{s}.stream, flight.stream, s.rate.stream, s.deadline.stream})...),
 	}
-}
-
-// nonNil is the interceptor i as a chain of one, or an empty chain for nil.
-func nonNil[I any](i I) []I {
-	if any(i) == nil {
-		return nil
-	}
-	return []I{i}
 }
 
 // streamWorkers is how many long-lived goroutines run incoming calls: a
