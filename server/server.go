@@ -210,6 +210,7 @@ type Server struct {
 	nodes       persistence.ClusterNodeDirectory
 	providers   []persistence.Provider // the default providers, for health
 	backend     backendState           // until the providers are open (WithBackendWait)
+	provStatus  providerStatuses       // the health loop's last results
 
 	grpc    *grpc.Server
 	health  *health.Server
