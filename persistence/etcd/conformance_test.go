@@ -13,7 +13,7 @@ import (
 	"github.com/orbit-go/orbit/persistence/etcd"
 )
 
-var etcdCaps = []driver.Capability{driver.CapTransactions, driver.CapWatch, driver.CapHealth, driver.CapExpiry, driver.CapExpiryIndex}
+var etcdCaps = []driver.Capability{driver.CapTransactions, driver.CapWatch, driver.CapHealth, driver.CapExpiry, driver.CapExpiryIndex, driver.CapCount}
 
 // testOptions are the driver options of the tests: small TTL buckets, so
 // that the native-expiry test sees deletions within seconds.

@@ -10,7 +10,7 @@ import (
 	"github.com/orbit-go/orbit/persistence/memory"
 )
 
-var memoryCaps = []driver.Capability{driver.CapTransactions, driver.CapWatch, driver.CapHealth, driver.CapIndex, driver.CapExpiryIndex}
+var memoryCaps = []driver.Capability{driver.CapTransactions, driver.CapWatch, driver.CapHealth, driver.CapIndex, driver.CapExpiryIndex, driver.CapCount}
 
 func TestConformance(t *testing.T) {
 	drivertest.RunConformanceTests(t, drivertest.Harness{

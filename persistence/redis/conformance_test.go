@@ -15,8 +15,8 @@ import (
 )
 
 var (
-	standaloneCaps = []driver.Capability{driver.CapTransactions, driver.CapHealth, driver.CapExpiry, driver.CapIndex, driver.CapBatch, driver.CapExpiryIndex}
-	clusterCaps    = []driver.Capability{driver.CapHealth, driver.CapExpiry, driver.CapIndex, driver.CapBatch, driver.CapExpiryIndex}
+	standaloneCaps = []driver.Capability{driver.CapTransactions, driver.CapHealth, driver.CapExpiry, driver.CapIndex, driver.CapBatch, driver.CapExpiryIndex, driver.CapCount}
+	clusterCaps    = []driver.Capability{driver.CapHealth, driver.CapExpiry, driver.CapIndex, driver.CapBatch, driver.CapExpiryIndex, driver.CapCount}
 )
 
 // redisConfig is the provider configuration of a test: the defaults with
