@@ -11,4 +11,3 @@ import "go.opentelemetry.io/otel/trace"
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *options) { o.tracer = tp }
 }
-

@@ -290,7 +290,7 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 		s.backend.cfg = usedConfig(b.persistence)
 		s.backend.opts = []persistence.Option{persistence.WithClock(b.clock),
 			persistence.WithLogger(s.log), persistence.WithMetricsRegisterer(s.prom),
-			persistence.WithProviderEvents(s.providerEvent)}
+			persistence.WithProviderEvents(s.providerEvent), persistence.WithTracerProvider(b.tracer)}
 		if err := s.openBackend(ctx); err != nil {
 			if !b.waitForBackend || !retryableOpen(err) {
 				return nil, err
