@@ -26,7 +26,6 @@ import (
 	"io/fs"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -213,7 +212,7 @@ func ParseReference(q map[string][]string, defaultNS string) (orbit.AddressableR
 		case 0:
 			return "", nil
 		case 1:
-			return strings.TrimSpace(v[0]), nil
+			return v[0], nil
 		}
 		return "", orbit.InvalidArgument(name, "given %d times, at most once", len(v))
 	}
