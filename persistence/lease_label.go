@@ -10,7 +10,13 @@ const labelSlots = 64
 // escape and concatenate its holder's name again on every write. It is a
 // direct-mapped table of labelSlots entries: a collision only costs the
 // label being built again, and it never holds more than labelSlots labels.
-type labelCache [labelSlots]atomic.Pointer[labelMemo]
+type labelCache struct {
+	slots [labelSlots]atomic.Pointer[labelMemo]
+	// hits and misses count the lookups of of (CacheStatsOf exports
+	// them), on their own cache line: the slots are read-mostly.
+	_            [64]byte
+	hits, misses atomic.Uint64
+}
 
 type labelMemo struct {
 	id    NodeID
@@ -28,11 +34,16 @@ func (c *labelCache) of(rec leaseRecord) string {
 	for i := 0; i < len(id.Key); i++ {
 		h = (h ^ uint32(id.Key[i])) * 16777619
 	}
-	slot := &c[h%labelSlots]
+	slot := &c.slots[h%labelSlots]
 	if m := slot.Load(); m != nil && m.id == id {
+		c.hits.Add(1)
 		return m.label
 	}
+	c.misses.Add(1)
 	label := id.String()
 	slot.Store(&labelMemo{id: id, label: label})
 	return label
 }
+
+// stats returns the hits and misses of of so far.
+func (c *labelCache) stats() (hits, misses uint64) { return c.hits.Load(), c.misses.Load() }

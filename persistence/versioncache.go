@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/orbit-go/orbit/persistence/driver"
 )
@@ -25,6 +26,8 @@ type versionCache[T any] struct {
 	mu  sync.Mutex
 	max int
 	m   map[string]cached[T]
+	// hits and misses count the lookups of get (CacheStatsOf exports them).
+	hits, misses atomic.Uint64
 }
 
 type cached[T any] struct {
@@ -43,7 +46,17 @@ func (c *versionCache[T]) get(key string) (cached[T], bool) {
 	c.mu.Lock()
 	e, ok := c.m[key]
 	c.mu.Unlock()
+	if ok {
+		c.hits.Add(1)
+	} else {
+		c.misses.Add(1)
+	}
 	return e, ok
+}
+
+// stats returns the hits and misses of get so far.
+func (c *versionCache[T]) stats() (hits, misses uint64) {
+	return c.hits.Load(), c.misses.Load()
 }
 
 func (c *versionCache[T]) put(key string, ver driver.Version, rec T) {

@@ -27,6 +27,9 @@ type nodeCache struct {
 	clock clock.Clock
 	ttl   time.Duration
 	ns    sync.Map // namespace -> *nsNodes
+	// hits and misses count get: a fresh view, or a listing of the
+	// directory (metrics_cluster.go exports them).
+	hits, misses atomic.Uint64
 }
 
 type nsNodes struct {
@@ -67,10 +70,13 @@ func (c *nodeCache) get(ctx context.Context, namespace string) (*nodeView, error
 	if e, ok := c.ns.Load(namespace); ok {
 		n := e.(*nsNodes)
 		if v := n.view.Load(); c.fresh(v) {
+			c.hits.Add(1)
 			return v, nil
 		}
+		c.misses.Add(1)
 		return c.refresh(ctx, namespace, n)
 	}
+	c.misses.Add(1)
 	v, err := c.list(ctx, namespace)
 	if err != nil || len(v.list) == 0 {
 		return v, err // nothing kept for a namespace without nodes
