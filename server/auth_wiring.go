@@ -88,7 +88,8 @@ func (s *Server) authInterceptors() ([]grpc.UnaryServerInterceptor, []grpc.Strea
 	if s.authn == nil {
 		return nil, nil
 	}
-	return []grpc.UnaryServerInterceptor{s.authn.UnaryInterceptor}, []grpc.StreamServerInterceptor{s.authn.StreamInterceptor}
+	u, st := s.identityHooks(s.authn.UnaryInterceptor, s.authn.StreamInterceptor) // the access log learns the identity
+	return []grpc.UnaryServerInterceptor{u}, []grpc.StreamServerInterceptor{st}
 }
 
 // ownedBy returns n when the caller of ctx may act as node n (it joined it,
