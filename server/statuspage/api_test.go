@@ -13,7 +13,6 @@ import (
 	"time"
 
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
-	"github.com/orbit-go/orbit/server/audit"
 	"github.com/orbit-go/orbit/server/statuspage"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -266,7 +265,7 @@ func hasNode(st statuspage.Status, ns, key string) bool {
 // membership watch, not the refresh: it comes well before a refresh
 // would), and audit events when the audit log is on.
 func TestEventsPushMembershipAndAudit(t *testing.T) {
-	e := startEnv(t, envOptions{audit: audit.New(newLockedWriter())})
+	e := startEnv(t, envOptions{audit: newAuditLog(t)})
 	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
 	defer cancel()
 	resp, s := e.openEvents(t, ctx)

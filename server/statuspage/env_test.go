@@ -3,7 +3,6 @@ package statuspage_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -253,4 +252,9 @@ func (w *lockedWriter) String() string {
 	return w.b.String()
 }
 
-var _ = fmt.Sprintf
+// newAuditLog is an audit log writing to memory, closed after the test.
+func newAuditLog(t *testing.T) *audit.Log {
+	l := audit.New(newLockedWriter())
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
