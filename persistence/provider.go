@@ -80,6 +80,7 @@ var _ Provider = (*provider)(nil)
 func NewProvider(name, typ string, store driver.Store, opts ...Option) Provider {
 	o := buildOptions(opts)
 	measured, m := decorate.Measure(store, name, typ, o.exporter)
+	m.SetTracerProvider(o.tracer) // nil: no spans (the default)
 	k := &kv{raw: store, store: m, caps: driver.CapabilitiesOf(measured), grace: o.epochGrace}
 	// The lease logic calls the decorator directly (one dynamic call less
 	// on every operation), for exactly the capabilities measured claims.
