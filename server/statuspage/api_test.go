@@ -392,3 +392,53 @@ func TestAuthReader(t *testing.T) {
 		t.Error("the page shows a token")
 	}
 }
+
+// A composite provider's state is on the status: which side serves, the
+// generation, each side's health.
+func TestCompositeState(t *testing.T) {
+	e := startEnv(t, envOptions{providers: `
+[providers.ha]
+type = "Composite"
+health_check_interval = 1
+
+[providers.ha.primary]
+type = "Memory"
+
+[providers.ha.backup]
+type = "Memory"
+`})
+	st := e.waitStatus(t, 10*time.Second, "the composite checked", func(st statuspage.Status) bool {
+		p, ok := provider(st, "ha")
+		return ok && p.CheckedAt != nil
+	})
+	p, _ := provider(st, "ha")
+	c := p.Composite
+	if c == nil {
+		t.Fatalf("provider ha: %+v, want its composite state", p)
+	}
+	if c.Active != "primary" || len(c.Sides) != 2 || c.Sides[0].Role != "primary" || c.Sides[0].Name != "ha.primary" ||
+		c.Sides[1].Role != "backup" || c.Sides[1].Name != "ha.backup" || c.Sides[0].Health != "healthy" {
+		t.Errorf("composite: %+v", c)
+	}
+	if m, _ := provider(st, "memory"); m.Composite != nil || len(p.Roles) != 0 {
+		t.Errorf("memory: composite %+v; ha roles %v (not a default)", m.Composite, p.Roles)
+	}
+}
+
+// The recent audit events are bounded (the last 100), newest first.
+func TestAuditEventsBounded(t *testing.T) {
+	e := startEnv(t, envOptions{audit: newAuditLog(t)})
+	e.join(t, "default", "node-a", "Greeter")
+	for i := range 120 {
+		e.place(t, "default", "Greeter", fmt.Sprintf("k%03d", i))
+	}
+	st := e.status(t)
+	if st.Audit == nil || st.Audit.Capacity != 100 || len(st.Audit.Events) != 100 {
+		t.Fatalf("audit: %+v, want the last 100 events", st.Audit)
+	}
+	for i, ev := range st.Audit.Events {
+		if want := fmt.Sprintf("default/Greeter/s:k%03d", 119-i); ev.Reference != want || ev.Kind != "addressable.place" || ev.Node != "node-a" {
+			t.Fatalf("event %d: %+v, want the placement of %s", i, ev, want)
+		}
+	}
+}

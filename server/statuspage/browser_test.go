@@ -283,7 +283,17 @@ func TestScreenshot(t *testing.T) {
 	if os.Getenv("ORBIT_UPDATE_SCREENSHOT") != "1" {
 		t.Skip("set ORBIT_UPDATE_SCREENSHOT=1 to write docs/img/status-page.png")
 	}
-	e := startEnv(t, envOptions{audit: newAuditLog(t)})
+	e := startEnv(t, envOptions{audit: newAuditLog(t), providers: `
+[providers.ha]
+type = "Composite"
+health_check_interval = 1
+
+[providers.ha.primary]
+type = "Memory"
+
+[providers.ha.backup]
+type = "Memory"
+`})
 	for i, key := range []string{"eu-west-1a", "eu-west-1b", "eu-west-1c", "eu-west-1d"} {
 		types := []string{"Greeter", "Cart"}
 		if i == 3 {
@@ -310,6 +320,7 @@ func TestScreenshot(t *testing.T) {
 		chromedp.Navigate(e.base),
 		chromedp.WaitVisible(chromedp.CSS(`tr.node[data-node="pay-2"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-provider="memory"][data-health="healthy"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-provider="ha"][data-health="healthy"]`)),
 		chromedp.SendKeys(chromedp.CSS(`#lk-type`), "Greeter"), chromedp.SendKeys(chromedp.CSS(`#lk-key`), "user-7\n"),
 		chromedp.WaitVisible(chromedp.CSS(`#lookup-result .result.found`)),
 		chromedp.Blur(chromedp.CSS(`#lk-key`)))

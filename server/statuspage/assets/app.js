@@ -7,6 +7,8 @@
   var POLL_MS = 5000;
   var prev = null; // the previous snapshot, to announce what changed
   var pollTimer = null;
+  var AUDIT_SHOWN = 12; // events in the table; the rest behind "Show all"
+  var auditAll = false;
   var source = null;
 
   function $(id) { return document.getElementById(id); }
@@ -42,6 +44,7 @@
     if (!t) { return "—"; }
     var d = Date.parse(t) - Date.parse(now);
     if (isNaN(d)) { return t; }
+    if (Math.abs(d) < 100) { return "now"; }
     return d >= 0 ? "in " + seconds(d) : seconds(-d) + " ago";
   }
 
@@ -140,7 +143,8 @@
         ["Type", p.type],
         ["Serves", (p.roles && p.roles.length) ? p.roles.join(" and ") + " (default)" : "not a default"],
         ["Reason", p.reason],
-        ["Checked", p.checked_at ? relative(p.checked_at, st.generated_at) : "not yet"]
+        ["Checked", p.checked_at ? relative(p.checked_at, st.generated_at) : "not yet"],
+        ["Serving side", p.composite ? p.composite.active : null]
       ]));
       card.appendChild(el("p", { "class": "hint" }, "Capabilities"));
       card.appendChild(chips(p.capabilities, "Capabilities of " + p.name));
@@ -149,23 +153,31 @@
         card.appendChild(el("p", { "class": "composite" }, "Serving from the ", el("strong", { "class": "active-side" }, c.active),
           " since " + relative(c.since, st.generated_at) + " (generation " + c.generation + ")" +
           (c.standby_behind ? "; the standby may miss writes" : "; the standby is in sync")));
-        var t = el("table", null, el("caption", null, "Sides of " + p.name),
-          el("thead", null, el("tr", null, el("th", { scope: "col" }, "Side"), el("th", { scope: "col" }, "Child"),
-            el("th", { scope: "col" }, "Health"), el("th", { scope: "col", "class": "num" }, "Failed probes"))));
-        var tb = el("tbody");
-        c.sides.forEach(function (s) {
-          tb.appendChild(el("tr", { "data-side": s.role },
-            el("td", null, s.role + (s.role === c.active ? " (serving)" : "")), el("td", null, el("code", null, s.name)),
-            el("td", { title: s.reason || "" }, badge(s.health)), el("td", { "class": "num" }, String(s.consecutive_failures))));
+        var ul = el("ul", { "class": "sides", "aria-label": "Sides of " + p.name });
+        c.sides.forEach(function (sd) {
+          ul.appendChild(el("li", { "data-side": sd.role, title: sd.reason || "" },
+            el("strong", null, sd.role), sd.role === c.active ? " (serving)" : "", ": ", el("code", null, sd.name), " ",
+            badge(sd.health), sd.consecutive_failures ? " " + sd.consecutive_failures + " failed probes" : ""));
         });
-        t.appendChild(tb);
-        card.appendChild(el("div", { "class": "table-wrap" }, t));
+        card.appendChild(ul);
         if (c.last_failover) { card.appendChild(el("p", { "class": "hint" }, "Last failover " + relative(c.last_failover, st.generated_at))); }
       }
       box.appendChild(card);
     });
     if (!st.providers || st.providers.length === 0) { box.appendChild(el("p", { "class": "empty" }, "No provider checked yet.")); }
     $("providers").replaceWith(box);
+  }
+
+  function auditRow(e, now) {
+    var subject = e.reference || (e.node ? (e.namespace ? e.namespace + "/" : "") + e.node : "") ||
+      (e.from ? e.from + " → " + e.to : "");
+    if (e.reference && e.node) { subject += " on " + e.node; }
+    return el("tr", { "class": "event", "data-event": e.event },
+      el("td", { "data-label": "When" }, timeEl(e.time, now)),
+      el("td", { "data-label": "Event" }, el("code", null, e.event)),
+      el("td", { "data-label": "Outcome", title: e.reason || "" }, badge(e.outcome), e.code ? " " + e.code : ""),
+      el("td", { "data-label": "Subject" }, subject),
+      el("td", { "data-label": "By" }, e.identity || ""));
   }
 
   function renderAudit(st) {
@@ -175,24 +187,26 @@
     } else if (st.audit.events.length === 0) {
       box.appendChild(el("p", { "class": "empty" }, "No audit event since the server started."));
     } else {
+      var events = st.audit.events;
+      var shown = auditAll ? events : events.slice(0, AUDIT_SHOWN);
       var t = el("table", { "class": "stack" },
-        el("caption", null, "The last " + st.audit.events.length + " events (newest first; the server keeps " + st.audit.capacity + ")"),
+        el("caption", null, "The last " + shown.length + " of " + events.length + " events kept (newest first; the server keeps up to " + st.audit.capacity + ")"),
         el("thead", null, el("tr", null, el("th", { scope: "col" }, "When"), el("th", { scope: "col" }, "Event"),
           el("th", { scope: "col" }, "Outcome"), el("th", { scope: "col" }, "Subject"), el("th", { scope: "col" }, "By"))));
       var tb = el("tbody");
-      st.audit.events.forEach(function (e) {
-        var subject = e.reference || (e.node ? (e.namespace ? e.namespace + "/" : "") + e.node : "") ||
-          (e.from ? e.from + " → " + e.to : "");
-        if (e.reference && e.node) { subject += " on " + e.node; }
-        tb.appendChild(el("tr", { "class": "event" },
-          el("td", { "data-label": "When" }, timeEl(e.time, st.generated_at)),
-          el("td", { "data-label": "Event" }, el("code", null, e.event)),
-          el("td", { "data-label": "Outcome", title: e.reason || "" }, badge(e.outcome), e.code ? " " + e.code : ""),
-          el("td", { "data-label": "Subject" }, subject),
-          el("td", { "data-label": "By" }, e.identity || "")));
-      });
+      shown.forEach(function (e) { tb.appendChild(auditRow(e, st.generated_at)); });
       t.appendChild(tb);
       box.appendChild(el("div", { "class": "table-wrap" }, t));
+      if (events.length > AUDIT_SHOWN) {
+        var more = el("button", { type: "button", id: "audit-more", "class": "secondary", "aria-expanded": auditAll ? "true" : "false" },
+          auditAll ? "Show the last " + AUDIT_SHOWN + " only" : "Show all " + events.length);
+        more.addEventListener("click", function () {
+          auditAll = !auditAll;
+          renderAudit(st);
+          $("audit-more").focus();
+        });
+        box.appendChild(el("p", null, more));
+      }
     }
     $("audit").replaceWith(box);
   }
@@ -217,6 +231,8 @@
   }
 
   function render(st) {
+    // Re-rendering replaces the tables: keep the keyboard focus where it was.
+    var focused = document.activeElement && document.activeElement.id;
     renderServer(st);
     renderNamespaces(st);
     renderProviders(st);
@@ -224,6 +240,7 @@
     announce(st);
     $("updated").textContent = "last update " + new Date(Date.parse(st.generated_at)).toLocaleTimeString() + ".";
     document.body.setAttribute("data-generated-at", st.generated_at);
+    if (focused && document.activeElement === document.body && $(focused)) { $(focused).focus(); }
   }
 
   function setConn(text) {
