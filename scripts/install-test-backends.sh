@@ -50,6 +50,15 @@ else
 	apt_install systemd
 fi
 
+# Chromium (Debian's chromium package, run headless) drives the status
+# page's browser tests in server/statuspage (chromedp).
+if [ -x /usr/bin/chromium ]; then
+	echo "install-test-backends: chromium present ($(/usr/bin/chromium --version 2>/dev/null | head -n1))"
+else
+	echo "install-test-backends: installing chromium (Debian) for the status page's browser tests"
+	apt_install chromium
+fi
+
 # versitygw (Apache-2.0) is a standalone S3 server; `go install` builds it
 # from the Go module proxy in about 2 minutes (84 MB). It is not added to
 # PATH: s3test looks on PATH first, then in .tools/bin.
