@@ -57,7 +57,7 @@ func (s *Server) locateOrPlace(ctx context.Context, ref orbit.AddressableReferen
 			nl, err := s.addrs.Takeover(ctx, ref, lease.Node, lease.Epoch, target.ID, s.timings.AddressableLeaseTTL,
 				persistence.OfIncarnation(target.Lease.Incarnation))
 			if err == nil {
-				s.metrics.placements.WithLabelValues("takeover").Inc()
+				s.metrics.placedTaken.Inc()
 				ev.EpochAfter = nl.Epoch
 				_ = s.audited(ctx, ev, nil)
 				return &orbitv1.LocateOrPlaceResponse{Lease: s.leaseOut(ctx, nl), Placed: true}, false, nil
@@ -76,7 +76,7 @@ func (s *Server) locateOrPlace(ctx context.Context, ref orbit.AddressableReferen
 			nl, err := s.addrs.Place(ctx, ref, target.ID, s.timings.AddressableLeaseTTL,
 				persistence.OfIncarnation(target.Lease.Incarnation))
 			if err == nil {
-				s.metrics.placements.WithLabelValues("new").Inc()
+				s.metrics.placedNew.Inc()
 				ev.EpochAfter = nl.Epoch
 				_ = s.audited(ctx, ev, nil)
 				return &orbitv1.LocateOrPlaceResponse{Lease: s.leaseOut(ctx, nl), Placed: true}, false, nil

@@ -277,7 +277,7 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value str
 }
 
 // A request refused as malformed before any handler runs (invalid UTF-8,
-// caught by the decode check) is counted in orbit_server_requests_total
+// caught by the decode check) is counted in grpc_server_handled_total
 // with its code, like every other request.
 func TestMalformedRequestCounted(t *testing.T) {
 	a := newAudited(t)
@@ -295,8 +295,8 @@ func TestMalformedRequestCounted(t *testing.T) {
 			t.Fatalf("malformed request: %v", err)
 		}
 	}
-	if v := counterValueLabels(t, a.prom, "orbit_server_requests_total", map[string]string{"method": "LocateOrPlace", "code": "InvalidArgument"}); v != 3 {
-		t.Fatalf("requests_total{LocateOrPlace,InvalidArgument} = %v, want 3", v)
+	if v := counterValueLabels(t, a.prom, "grpc_server_handled_total", map[string]string{"grpc_service": "orbit.v1.AddressableService", "grpc_method": "LocateOrPlace", "grpc_code": "InvalidArgument"}); v != 3 {
+		t.Fatalf("grpc_server_handled_total{AddressableService,LocateOrPlace,InvalidArgument} = %v, want 3", v)
 	}
 	if ev := a.events(t); len(ev) != 0 {
 		t.Fatalf("malformed requests audited: %v", ev)

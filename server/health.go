@@ -11,9 +11,13 @@ import (
 )
 
 // checkHealth checks every configured provider (in parallel, each bounded
-// by its health timeout), keeps the results for ProviderStatuses, and sets
-// the gRPC health status from the default providers.
+// by its health timeout), keeps the results for ProviderStatuses and
+// /readyz, exports them (orbit_server_provider_up, _status,
+// _last_check_timestamp_seconds) and sets the gRPC health status from the
+// default providers. It is the only caller of the providers' HealthCheck
+// while serving: /readyz and grpc.health.v1 read what it stored.
 func (s *Server) checkHealth(ctx context.Context) {
+	s.setupMetrics()
 	if !s.backend.open.Load() {
 		return // NOT_SERVING until openLoop has opened it
 	}
@@ -43,13 +47,13 @@ func (s *Server) checkHealth(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
-	s.provStatus.set(list)
+	s.provStatus.set(list, s.clock.Now())
 	serving := true
 	for _, st := range list {
+		s.metrics.setProvider(st)
 		if len(st.Roles) == 0 {
 			continue
 		}
-		s.metrics.providerHealth.WithLabelValues(st.Name).Set(float64(st.Health.Status))
 		if st.Health.Status == persistence.Unhealthy {
 			serving = false
 			s.log.Warn("default provider unhealthy", "provider", st.Name, "reason", st.Health.Reason)

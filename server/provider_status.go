@@ -26,12 +26,14 @@ type ProviderStatus struct {
 type providerStatuses struct {
 	mu   sync.RWMutex
 	list []ProviderStatus // sorted by name
+	at   time.Time        // when the last round ended; zero: none yet
 }
 
-func (p *providerStatuses) set(list []ProviderStatus) {
+// set stores one round's results, which ended at at.
+func (p *providerStatuses) set(list []ProviderStatus, at time.Time) {
 	slices.SortFunc(list, func(a, b ProviderStatus) int { return compareStrings(a.Name, b.Name) })
 	p.mu.Lock()
-	p.list = list
+	p.list, p.at = list, at
 	p.mu.Unlock()
 }
 
@@ -39,6 +41,13 @@ func (p *providerStatuses) get() []ProviderStatus {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return slices.Clone(p.list)
+}
+
+// last returns the last round's results and when it ended (zero: none).
+func (p *providerStatuses) last() ([]ProviderStatus, time.Time) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return slices.Clone(p.list), p.at
 }
 
 // ProviderStatuses returns every configured provider with the health the
