@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -92,16 +93,23 @@ the final backup and exits 0.`,
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {
+	return newLoggerTo(os.Stderr, level, format)
+}
+
+// newLoggerTo is newLogger writing to w. Durations are written as
+// duration strings ("1.5s") in both formats (the JSON handler would write
+// integer nanoseconds).
+func newLoggerTo(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, usagef("log level %q: want debug, info, warn or error", level)
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: server.DurationAsString}
 	switch strings.ToLower(format) {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usagef("log format %q: want text or json", format)
 }
@@ -163,6 +171,11 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	tp, stopTrace, err := startTracing(cmd.Context(), log) // off unless OTEL_* variables ask for it
+	if err != nil {
+		return err
+	}
+	defer stopTracing(log, stopTrace) // after srv.Stop: its last spans are flushed
 	tlsCfg, err := loadTLS(st.tls)
 	if err != nil {
 		return err
@@ -172,7 +185,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	b := server.NewBuilder().WithNamespace(st.namespace).WithListenAddress(st.listen).WithAdminAddress(st.admin).
 		WithPersistence(cfg).WithTimings(st.timings).WithLogger(log).WithAuth(cfg.Server.Auth).
 		WithLimits(server.LimitsFromConfig(cfg.Server.Limits)). // [server.limits]; defaults when absent
-		WithBackendWait(!f.failFast).WithAccessLog(st.accessLog).WithPprof(st.pprof).
+		WithBackendWait(!f.failFast).WithAccessLog(st.accessLog).WithPprof(st.pprof).WithTracerProvider(tp).
 		WithBuildInfo(server.BuildInfo{Version: buildVersion(), Revision: readBuildInfo().Revision})
 	if tlsCfg != nil {
 		b = b.WithTLS(tlsCfg)
