@@ -16,10 +16,16 @@ import (
 // listing returns.
 //
 // RunConformanceTests does not run these yet: a backend calls it beside
-// RunConformanceTests, with the same Harness.
+// RunConformanceTests, with the same Harness. It checks the claim both ways
+// itself, as long as driver.AllCapabilities (which the suite's own check
+// goes through) does not list driver.CapCount.
 func RunCountTests(t *testing.T, h Harness) {
 	if h.MakeStore == nil {
 		t.Fatal("drivertest: Harness.MakeStore is nil")
+	}
+	_, counts := h.MakeStore(t).(driver.Counter)
+	if counts != h.claims(driver.CapCount) {
+		t.Fatalf("driver implements driver.Counter = %v, but the harness claims count = %v", counts, h.claims(driver.CapCount))
 	}
 	if !h.claims(driver.CapCount) {
 		t.Run("Unsupported", h.testCountUnsupported)
