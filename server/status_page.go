@@ -290,7 +290,9 @@ func (c *statusSource) providers() []statuspage.Provider {
 			v.Health = strings.ToLower(p.Health.Status.String())
 			v.Reason = p.Health.Reason
 		}
-		if compositeStatusOf != nil && c.s.registry != nil {
+		// The registry is set before backend.open (attach): read it only
+		// once that is true.
+		if compositeStatusOf != nil && c.s.backend.open.Load() {
 			if prov, err := c.s.registry.Provider(p.Name); err == nil {
 				v.Composite = compositeStatusOf(prov)
 			}
