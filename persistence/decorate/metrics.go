@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/orbit-go/orbit/persistence/driver"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // Metrics measures one store: it counts every operation, times them (one in
@@ -35,7 +34,7 @@ type Metrics struct {
 	ops        [numOps]*opMetrics
 
 	exporter  *Exporter
-	tracing   *tracing      // nil: untraced (SetTracerProvider)
+	tracing   *tracing      // nil: untraced (SetTracerProvider, tracing.go)
 	collector *opsCollector // the exact operation counter, if exported
 	name      string
 }
@@ -90,58 +89,42 @@ func (m *Metrics) Unexport() {
 func (m *Metrics) Unwrap() driver.Store { return m.inner }
 
 func (m *Metrics) Get(ctx context.Context, key string) (driver.Entry, error) {
-	var sp trace.Span
 	if m.tracing != nil {
-		ctx, sp = m.tracing.start(ctx, spanGet, AttrKey.String(key))
+		return m.tracedGet(ctx, key)
 	}
 	t := m.begin()
 	e, err := m.inner.Get(ctx, key)
 	m.done(m.ops[idxGet], t, err)
-	if sp != nil {
-		end(sp, err)
-	}
 	return e, err
 }
 
 func (m *Metrics) Put(ctx context.Context, key string, value []byte, cond driver.Condition) (driver.Version, error) {
-	var sp trace.Span
 	if m.tracing != nil {
-		ctx, sp = m.tracing.start(ctx, spanPut, AttrKey.String(key))
+		return m.tracedPut(ctx, key, value, cond)
 	}
 	t := m.begin()
 	v, err := m.inner.Put(ctx, key, value, cond)
 	m.done(m.ops[idxPut], t, err)
-	if sp != nil {
-		end(sp, err)
-	}
 	return v, err
 }
 
 func (m *Metrics) Delete(ctx context.Context, key string, cond driver.Condition) error {
-	var sp trace.Span
 	if m.tracing != nil {
-		ctx, sp = m.tracing.start(ctx, spanDelete, AttrKey.String(key))
+		return m.tracedDelete(ctx, key, cond)
 	}
 	t := m.begin()
 	err := m.inner.Delete(ctx, key, cond)
 	m.done(m.ops[idxDelete], t, err)
-	if sp != nil {
-		end(sp, err)
-	}
 	return err
 }
 
 func (m *Metrics) List(ctx context.Context, prefix string, opts driver.ListOptions) (driver.ListPage, error) {
-	var sp trace.Span
 	if m.tracing != nil {
-		ctx, sp = m.tracing.start(ctx, spanList, AttrPrefix.String(prefix))
+		return m.tracedList(ctx, prefix, opts)
 	}
 	t := m.begin()
 	p, err := m.inner.List(ctx, prefix, opts)
 	m.done(m.ops[idxList], t, err)
-	if sp != nil {
-		end(sp, err)
-	}
 	return p, err
 }
 
@@ -158,16 +141,12 @@ func (m *Metrics) Txn(ctx context.Context, ops []driver.Op) ([]driver.Version, e
 	if m.txn == nil {
 		return nil, m.unsupported("txn")
 	}
-	var sp trace.Span
 	if m.tracing != nil {
-		ctx, sp = m.tracing.start(ctx, spanTxn, AttrKeyCount.Int(len(ops)))
+		return m.tracedTxn(ctx, ops)
 	}
 	t := m.begin()
 	v, err := m.txn.Txn(ctx, ops)
 	m.done(m.ops[idxTxn], t, err)
-	if sp != nil {
-		end(sp, err)
-	}
 	return v, err
 }
 
@@ -182,16 +161,12 @@ func (m *Metrics) PutWithOptions(ctx context.Context, key string, value []byte, 
 	if m.put == nil {
 		return driver.Version{}, m.unsupported("put with options")
 	}
-	var sp trace.Span
 	if m.tracing != nil {
-		ctx, sp = m.tracing.start(ctx, spanPut, AttrKey.String(key))
+		return m.tracedPutWithOptions(ctx, key, value, cond, opts)
 	}
 	t := m.begin()
 	v, err := m.put.PutWithOptions(ctx, key, value, cond, opts)
 	m.done(m.ops[idxPut], t, err)
-	if sp != nil {
-		end(sp, err)
-	}
 	return v, err
 }
 
@@ -208,16 +183,12 @@ func (m *Metrics) GetMany(ctx context.Context, keys []string) ([]driver.Entry, e
 	if m.batch == nil {
 		return nil, m.unsupported("get many")
 	}
-	var sp trace.Span
 	if m.tracing != nil {
-		ctx, sp = m.tracing.start(ctx, spanGetMany, AttrKeyCount.Int(len(keys)))
+		return m.tracedGetMany(ctx, keys)
 	}
 	t := m.begin()
 	es, err := m.batch.GetMany(ctx, keys)
 	m.done(m.ops[idxGet], t, err)
-	if sp != nil {
-		end(sp, err)
-	}
 	return es, err
 }
 
@@ -226,16 +197,12 @@ func (m *Metrics) ApplyMany(ctx context.Context, ops []driver.Op) ([]driver.OpRe
 	if m.batch == nil {
 		return nil, m.unsupported("apply many")
 	}
-	var sp trace.Span
 	if m.tracing != nil {
-		ctx, sp = m.tracing.start(ctx, spanApplyMany, AttrKeyCount.Int(len(ops)))
+		return m.tracedApplyMany(ctx, ops)
 	}
 	t := m.begin()
 	res, err := m.batch.ApplyMany(ctx, ops)
 	m.done(m.ops[idxPut], t, err)
-	if sp != nil {
-		end(sp, err)
-	}
 	return res, err
 }
 
@@ -243,16 +210,12 @@ func (m *Metrics) ListIndex(ctx context.Context, label string, opts driver.ListO
 	if m.index == nil {
 		return driver.ListPage{}, m.unsupported("list index")
 	}
-	var sp trace.Span
 	if m.tracing != nil {
-		ctx, sp = m.tracing.start(ctx, spanListIndex, AttrPrefix.String(label))
+		return m.tracedListIndex(ctx, label, opts)
 	}
 	t := m.begin()
 	p, err := m.index.ListIndex(ctx, label, opts)
 	m.done(m.ops[idxList], t, err)
-	if sp != nil {
-		end(sp, err)
-	}
 	return p, err
 }
 
@@ -261,16 +224,12 @@ func (m *Metrics) ListExpiring(ctx context.Context, prefix string, before time.T
 	if m.expiry == nil {
 		return nil, m.unsupported("list expiring")
 	}
-	var sp trace.Span
 	if m.tracing != nil {
-		ctx, sp = m.tracing.start(ctx, spanListExpiring, AttrPrefix.String(prefix))
+		return m.tracedListExpiring(ctx, prefix, before, limit)
 	}
 	t := m.begin()
 	p, err := m.expiry.ListExpiring(ctx, prefix, before, limit)
 	m.done(m.ops[idxList], t, err)
-	if sp != nil {
-		end(sp, err)
-	}
 	return p, err
 }
 

@@ -3,6 +3,7 @@ package decorate
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/orbit-go/orbit/persistence/driver"
 	"go.opentelemetry.io/otel/attribute"
@@ -118,4 +119,96 @@ func end(sp trace.Span, err error) {
 		}
 	}
 	sp.End()
+}
+
+// The traced operations: the untraced ones of metrics.go inside a span.
+
+func (m *Metrics) tracedGet(ctx context.Context, key string) (driver.Entry, error) {
+	ctx, sp := m.tracing.start(ctx, spanGet, AttrKey.String(key))
+	t := m.begin()
+	e, err := m.inner.Get(ctx, key)
+	m.done(m.ops[idxGet], t, err)
+	end(sp, err)
+	return e, err
+}
+
+func (m *Metrics) tracedPut(ctx context.Context, key string, value []byte, cond driver.Condition) (driver.Version, error) {
+	ctx, sp := m.tracing.start(ctx, spanPut, AttrKey.String(key))
+	t := m.begin()
+	v, err := m.inner.Put(ctx, key, value, cond)
+	m.done(m.ops[idxPut], t, err)
+	end(sp, err)
+	return v, err
+}
+
+func (m *Metrics) tracedDelete(ctx context.Context, key string, cond driver.Condition) error {
+	ctx, sp := m.tracing.start(ctx, spanDelete, AttrKey.String(key))
+	t := m.begin()
+	err := m.inner.Delete(ctx, key, cond)
+	m.done(m.ops[idxDelete], t, err)
+	end(sp, err)
+	return err
+}
+
+func (m *Metrics) tracedList(ctx context.Context, prefix string, opts driver.ListOptions) (driver.ListPage, error) {
+	ctx, sp := m.tracing.start(ctx, spanList, AttrPrefix.String(prefix))
+	t := m.begin()
+	p, err := m.inner.List(ctx, prefix, opts)
+	m.done(m.ops[idxList], t, err)
+	end(sp, err)
+	return p, err
+}
+
+func (m *Metrics) tracedTxn(ctx context.Context, ops []driver.Op) ([]driver.Version, error) {
+	ctx, sp := m.tracing.start(ctx, spanTxn, AttrKeyCount.Int(len(ops)))
+	t := m.begin()
+	v, err := m.txn.Txn(ctx, ops)
+	m.done(m.ops[idxTxn], t, err)
+	end(sp, err)
+	return v, err
+}
+
+func (m *Metrics) tracedPutWithOptions(ctx context.Context, key string, value []byte, cond driver.Condition, opts driver.PutOptions) (driver.Version, error) {
+	ctx, sp := m.tracing.start(ctx, spanPut, AttrKey.String(key))
+	t := m.begin()
+	v, err := m.put.PutWithOptions(ctx, key, value, cond, opts)
+	m.done(m.ops[idxPut], t, err)
+	end(sp, err)
+	return v, err
+}
+
+func (m *Metrics) tracedGetMany(ctx context.Context, keys []string) ([]driver.Entry, error) {
+	ctx, sp := m.tracing.start(ctx, spanGetMany, AttrKeyCount.Int(len(keys)))
+	t := m.begin()
+	es, err := m.batch.GetMany(ctx, keys)
+	m.done(m.ops[idxGet], t, err)
+	end(sp, err)
+	return es, err
+}
+
+func (m *Metrics) tracedApplyMany(ctx context.Context, ops []driver.Op) ([]driver.OpResult, error) {
+	ctx, sp := m.tracing.start(ctx, spanApplyMany, AttrKeyCount.Int(len(ops)))
+	t := m.begin()
+	res, err := m.batch.ApplyMany(ctx, ops)
+	m.done(m.ops[idxPut], t, err)
+	end(sp, err)
+	return res, err
+}
+
+func (m *Metrics) tracedListIndex(ctx context.Context, label string, opts driver.ListOptions) (driver.ListPage, error) {
+	ctx, sp := m.tracing.start(ctx, spanListIndex, AttrPrefix.String(label))
+	t := m.begin()
+	p, err := m.index.ListIndex(ctx, label, opts)
+	m.done(m.ops[idxList], t, err)
+	end(sp, err)
+	return p, err
+}
+
+func (m *Metrics) tracedListExpiring(ctx context.Context, prefix string, before time.Time, limit int) ([]driver.Entry, error) {
+	ctx, sp := m.tracing.start(ctx, spanListExpiring, AttrPrefix.String(prefix))
+	t := m.begin()
+	p, err := m.expiry.ListExpiring(ctx, prefix, before, limit)
+	m.done(m.ops[idxList], t, err)
+	end(sp, err)
+	return p, err
 }

@@ -173,3 +173,39 @@ func TestUntracedAllocatesNothingMore(t *testing.T) {
 		t.Fatalf("untraced decorated get allocates %.1f, the store itself %.1f", dec, raw)
 	}
 }
+
+// BenchmarkTracedGet is one memory-store get: the store itself, measured
+// untraced (tracing off), traced without a span in the context (a
+// background operation) and traced under a recording span.
+func BenchmarkTracedGet(b *testing.B) {
+	ctx := context.Background()
+	inner := memory.New(memory.Options{})
+	defer inner.Close(ctx)
+	if _, err := inner.Put(ctx, "a/k", []byte("v"), driver.Unconditional()); err != nil {
+		b.Fatal(err)
+	}
+	untraced, _ := decorate.Measure(inner, "mem", "memory", nil)
+	traced, m := decorate.Measure(inner, "mem", "memory", nil)
+	tp := sdktrace.NewTracerProvider() // records, exports nowhere
+	defer tp.Shutdown(ctx)
+	m.SetTracerProvider(tp)
+	pctx, parent := tp.Tracer("bench").Start(ctx, "request")
+	defer parent.End()
+	for _, c := range []struct {
+		name  string
+		store driver.Store
+		ctx   context.Context
+	}{
+		{"store", inner, pctx},
+		{"off", untraced, pctx},
+		{"on-no-parent", traced, ctx},
+		{"on", traced, pctx},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = c.store.Get(c.ctx, "a/k")
+			}
+		})
+	}
+}
