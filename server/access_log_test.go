@@ -10,12 +10,17 @@ import (
 	"time"
 
 	"github.com/orbit-go/orbit"
+	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
 	"github.com/orbit-go/orbit/client"
 	"github.com/orbit-go/orbit/persistence/config"
 	"github.com/orbit-go/orbit/server"
 	"github.com/orbit-go/orbit/server/auth"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 // accessLines are the access-log lines of a JSON log.
@@ -161,5 +166,66 @@ func TestDurationAsString(t *testing.T) {
 	}
 	if m["d"] != "1.5s" || m["g"].(map[string]any)["e"] != "250µs" || m["n"] != 3.0 {
 		t.Fatalf("logged %s, want d \"1.5s\", g.e \"250µs\", n 3", b.Bytes())
+	}
+}
+
+// TestAccessLogStreamsAndLimits: a stream is one line when it ends (the
+// code its handler returned: OK for a watch its client left), and a call the rate limit refuses is logged
+// as ResourceExhausted; without auth the identity is anonymous.
+func TestAccessLogStreamsAndLimits(t *testing.T) {
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{ReplaceAttr: server.DurationAsString}))
+	l := server.DefaultLimits()
+	l.RatePerSecond, l.RateBurst = 0.001, 2 // two calls, then none for 1000 s
+	s := tracedServer(t, memoryConfig(t), nil, func(b *server.Builder) *server.Builder {
+		return b.WithAccessLog(true).WithLogger(log).WithLimits(l)
+	})
+	conn, err := grpc.NewClient(s.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sctx, stop := context.WithCancel(ctx)
+	stream, err := orbitv1.NewNodeServiceClient(conn).WatchNodes(sctx, &orbitv1.WatchNodesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := orbitv1.NewAddressableServiceClient(conn)
+	if _, err := addrs.Lookup(ctx, &orbitv1.LookupRequest{Reference: sref("", "Greeter", "a")}); status.Code(err) != codes.NotFound {
+		t.Fatalf("lookup: %v, want NotFound", err)
+	}
+	if _, err := addrs.Lookup(ctx, &orbitv1.LookupRequest{Reference: sref("", "Greeter", "a")}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("third call: %v, want ResourceExhausted", err)
+	}
+	stop()
+	_, _ = stream.Recv()
+
+	var lines []map[string]any
+	for ctx.Err() == nil { // the stream's line comes when the server's handler returns
+		lines = nil
+		for _, l := range accessLines(t, []byte(logs.String())) {
+			if !strings.HasPrefix(l["method"].(string), "/grpc.health") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) >= 3 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := map[string]bool{}
+	for _, l := range lines {
+		if l["identity"] != "anonymous" {
+			t.Errorf("identity %v with auth off, want anonymous", l["identity"])
+		}
+		got[l["method"].(string)+" "+l["code"].(string)] = true
+	}
+	for _, w := range []string{"/orbit.v1.NodeService/WatchNodes OK", "/orbit.v1.AddressableService/Lookup NotFound",
+		"/orbit.v1.AddressableService/Lookup ResourceExhausted"} {
+		if !got[w] {
+			t.Errorf("no access line %q among %v", w, got)
+		}
 	}
 }
