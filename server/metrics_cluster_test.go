@@ -14,6 +14,7 @@ import (
 	"github.com/orbit-go/orbit/persistence"
 	"github.com/orbit-go/orbit/persistence/config"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -283,5 +284,19 @@ func TestCacheCounters(t *testing.T) {
 	}
 	if h3 := hits(); h3[label] <= h1[label] {
 		t.Fatalf("a renewal: lease-label hits %v -> %v, want more", h1[label], h3[label])
+	}
+}
+
+// The metrics pass promlint (names, units, help, counters ending _total).
+func TestClusterGaugesLint(t *testing.T) {
+	g := newGaugeServer(t)
+	c, r := manualCollector(t, g.s)
+	c.refresh(bg)
+	problems, err := testutil.GatherAndLint(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 }
