@@ -20,9 +20,9 @@ import (
 // tracing off: no stats handler is installed and nothing is recorded.
 func (b *Builder) WithTracerProvider(tp trace.TracerProvider) *Builder { b.tracer = tp; return b }
 
-// Propagator is the trace context propagation of the server and the
+// propagator is the trace context propagation of the server and the
 // client: W3C traceparent/tracestate and baggage.
-func Propagator() propagation.TextMapPropagator {
+func propagator() propagation.TextMapPropagator {
 	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 }
 
@@ -34,7 +34,7 @@ func (s *Server) tracingOptions() []grpc.ServerOption {
 	}
 	return []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(
 		otelgrpc.WithTracerProvider(s.tracer),
-		otelgrpc.WithPropagators(Propagator()),
+		otelgrpc.WithPropagators(propagator()),
 		otelgrpc.WithMeterProvider(noop.NewMeterProvider()), // the server's metrics are Prometheus'
 		otelgrpc.WithFilter(notHealthCheck),
 	))}

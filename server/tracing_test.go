@@ -3,11 +3,13 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/orbit-go/orbit"
+	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
 	"github.com/orbit-go/orbit/client"
 	"github.com/orbit-go/orbit/internal/testbackend/etcdtest"
 	"github.com/orbit-go/orbit/persistence/config"
@@ -17,6 +19,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // etcdConfig is a configuration whose default providers are one etcd
@@ -199,4 +204,31 @@ func memoryConfig(t *testing.T) *config.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// TestHealthChecksUntraced: the probes of grpc.health.v1 make no span; the
+// other calls of the same connection do.
+func TestHealthChecksUntraced(t *testing.T) {
+	spans := tracetest.NewInMemoryExporter()
+	stp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
+	t.Cleanup(func() { _ = stp.Shutdown(bg) })
+	s := tracedServer(t, memoryConfig(t), stp, nil)
+	conn, err := grpc.NewClient(s.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := healthpb.NewHealthClient(conn).Check(bg, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := orbitv1.NewAddressableServiceClient(conn).Lookup(bg, &orbitv1.LookupRequest{Reference: sref("", "Greeter", "a")}); err == nil {
+		t.Fatal("lookup of an unplaced addressable succeeded")
+	}
+	var names []string
+	for _, sp := range spans.GetSpans() {
+		names = append(names, sp.Name)
+	}
+	if !slices.Contains(names, "orbit.v1.AddressableService/Lookup") || slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "grpc.health") }) {
+		t.Fatalf("server spans %v, want the lookup's and no health check's", names)
+	}
 }
