@@ -26,11 +26,18 @@ import (
 // page (the issue: "within a second").
 const joinDeadline = time.Second
 
+// requireChromium returns the path of chromium, or skips the test (fails
+// it under ORBIT_REQUIRE_BACKENDS=1) without it.
+func requireChromium(t *testing.T) string {
+	t.Helper()
+	return testbackend.Require(t, "chromium", "apt-get install -y --no-install-recommends chromium")
+}
+
 // newBrowser starts a headless Chromium for the test (its own profile in a
 // temporary directory) and returns a tab's context.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	bin := testbackend.Require(t, "chromium", "apt-get install -y --no-install-recommends chromium")
+	bin := requireChromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
@@ -138,6 +145,7 @@ func eval[T any](t *testing.T, ctx context.Context, js string) T {
 // with the keyboard shows the holder, a provider whose redis-server is
 // stopped shows as unhealthy, and it fits a phone's width.
 func TestBrowserStatusPage(t *testing.T) {
+	requireChromium(t)
 	redis := redistest.Start(t)
 	e := startEnv(t, envOptions{providers: fmt.Sprintf(`
 [providers.cache]
@@ -244,6 +252,7 @@ func (pe *pageErrors) pop404(t *testing.T, path string) {
 // With auth on, the page without a token is refused (401) and with a
 // reader token works, its API calls and event stream included.
 func TestBrowserAuth(t *testing.T) {
+	requireChromium(t)
 	e := startEnv(t, envOptions{auth: true})
 	e.join(t, "default", "node-a", "Greeter")
 	ctx := newBrowser(t)
@@ -283,6 +292,7 @@ func TestScreenshot(t *testing.T) {
 	if os.Getenv("ORBIT_UPDATE_SCREENSHOT") != "1" {
 		t.Skip("set ORBIT_UPDATE_SCREENSHOT=1 to write docs/img/status-page.png")
 	}
+	requireChromium(t)
 	e := startEnv(t, envOptions{audit: newAuditLog(t), providers: `
 [providers.ha]
 type = "Composite"
@@ -349,6 +359,7 @@ type = "Memory"
 // exception, an HTTP error response (so a clean page is not clean because
 // nothing was watched).
 func TestBrowserErrorWatch(t *testing.T) {
+	requireChromium(t)
 	e := startEnv(t, envOptions{})
 	ctx := newBrowser(t)
 	errs := watchErrors(t, ctx)
