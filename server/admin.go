@@ -11,9 +11,16 @@ import (
 )
 
 // staleChecks is how many health intervals may pass without a completed
-// health check before /readyz reports the server not ready: the health
-// loop is stuck, or the clock jumped.
+// health check before /readyz reports the server not ready (the health
+// loop is stuck, or the clock jumped); at least as many default health
+// timeouts, so that a short interval and a slow, bounded round do not
+// make readiness flap.
 const staleChecks = 3
+
+// staleAfter is the age beyond which the last health check is stale.
+func (s *Server) staleAfter() time.Duration {
+	return max(staleChecks*s.timings.HealthInterval, staleChecks*persistence.DefaultHealthTimeout)
+}
 
 // adminHandler serves /metrics, /healthz (the process is up), /readyz
 // (the default providers are not unhealthy, as the health loop last
@@ -35,7 +42,7 @@ func (s *Server) adminHandler() http.Handler {
 // serveReadyz answers 200 when the server is ready, else 503, from the
 // health loop's last round: it calls no provider. Not ready: the backend
 // is not open yet, no round has completed, the last one is older than
-// staleChecks health intervals, or a default provider was unhealthy. The
+// staleAfter, or a default provider was unhealthy. The
 // body names the reason first when not ready, then one line per
 // configured provider ("name: Status (reason)"; a provider that is no
 // default is marked so, readiness ignores it) and the time of the last
@@ -59,14 +66,14 @@ func (s *Server) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) readiness(now time.Time) (string, bool) {
 	list, at := s.provStatus.last()
 	var notReady []string
-	staleAfter := staleChecks * s.timings.HealthInterval
+	staleAfter := s.staleAfter()
 	age := now.Sub(at)
 	switch {
 	case at.IsZero():
 		notReady = append(notReady, "no health check has completed yet")
 	case age > staleAfter:
-		notReady = append(notReady, fmt.Sprintf("the last health check is stale: %s old, more than %d health intervals (%s)",
-			age.Round(time.Millisecond), staleChecks, staleAfter))
+		notReady = append(notReady, fmt.Sprintf("the last health check is stale: %s old, more than %s (health interval %s)",
+			age.Round(time.Millisecond), staleAfter, s.timings.HealthInterval))
 	}
 	var b strings.Builder
 	for _, st := range list {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -66,11 +67,13 @@ type rpcMetrics struct {
 	buildInfo         *prometheus.GaugeVec
 
 	setupOnce sync.Once // build info and the providers' first series
+	regErrs   []error   // collectors the registry refused (logged by setupMetrics)
 }
 
 // newRPCMetrics makes the server's collectors and registers them on r; a
 // collector already registered there (a second server on one registry)
-// is adopted, so that servers sharing a registry share their series.
+// is adopted, so that servers sharing a registry share their series, and
+// one r refuses is not exported (see register).
 func newRPCMetrics(r prometheus.Registerer) *rpcMetrics {
 	m := &rpcMetrics{
 		grpc: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramBuckets(handlingBuckets))),
@@ -103,14 +106,14 @@ func newRPCMetrics(r prometheus.Registerer) *rpcMetrics {
 		Namespace: "orbit", Subsystem: "server", Name: "lease_renewals_total",
 		Help: "Successful lease renewals, by kind (node, addressable); refused ones are in the audit log.",
 	}, []string{"kind"})
-	m.grpc = register(r, m.grpc)
-	m.placements = register(r, m.placements)
-	renewals = register(r, renewals)
-	m.swept = register(r, m.swept)
-	m.providerUp = register(r, m.providerUp)
-	m.providerStatus = register(r, m.providerStatus)
-	m.providerLastCheck = register(r, m.providerLastCheck)
-	m.buildInfo = register(r, m.buildInfo)
+	m.grpc = register(r, m.grpc, &m.regErrs)
+	m.placements = register(r, m.placements, &m.regErrs)
+	renewals = register(r, renewals, &m.regErrs)
+	m.swept = register(r, m.swept, &m.regErrs)
+	m.providerUp = register(r, m.providerUp, &m.regErrs)
+	m.providerStatus = register(r, m.providerStatus, &m.regErrs)
+	m.providerLastCheck = register(r, m.providerLastCheck, &m.regErrs)
+	m.buildInfo = register(r, m.buildInfo, &m.regErrs)
 	m.placedNew, m.placedTaken = m.placements.WithLabelValues("new"), m.placements.WithLabelValues("takeover")
 	m.nodeRenewals, m.leaseRenewals = renewals.WithLabelValues("node"), renewals.WithLabelValues("addressable")
 	m.unaryMW, m.streamMW = m.grpc.UnaryServerInterceptor(), m.grpc.StreamServerInterceptor()
@@ -118,16 +121,21 @@ func newRPCMetrics(r prometheus.Registerer) *rpcMetrics {
 }
 
 // register registers c on r and returns it, or the equal collector
-// already registered there. Any other registration error is a programming
-// error (an invalid or clashing descriptor) and panics, as MustRegister.
-func register[C prometheus.Collector](r prometheus.Registerer, c C) C {
+// already registered there (an embedding program's go-grpc-middleware
+// ServerMetrics on the same registry, say: both then count into it).
+// Another error (a collector of the same name with other labels, from the
+// program that passed the registry) leaves c unexported but working, and
+// is kept in *errs for setupMetrics to log: a clash of names on the
+// caller's registry does not stop the server.
+func register[C prometheus.Collector](r prometheus.Registerer, c C, errs *[]error) C {
 	if err := r.Register(c); err != nil {
-		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
 			if prev, ok := are.ExistingCollector.(C); ok {
 				return prev
 			}
 		}
-		panic(err)
+		*errs = append(*errs, err)
 	}
 	return c
 }
@@ -180,6 +188,9 @@ func (m *rpcMetrics) setProvider(st ProviderStatus) {
 // before anything is served.
 func (s *Server) setupMetrics() {
 	s.metrics.setupOnce.Do(func() {
+		for _, err := range s.metrics.regErrs {
+			s.log.Error("a server metric is not exported: the Prometheus registry refused it", "error", err)
+		}
 		bi := s.build
 		if bi.Version == "" {
 			bi.Version = "devel"

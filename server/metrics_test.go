@@ -3,15 +3,18 @@ package server_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	grpcmw "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	orbitv1 "github.com/orbit-go/orbit/api/orbit/v1"
 	"github.com/orbit-go/orbit/server"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -287,5 +290,35 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("test ended waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// On a registry of the embedding program: an equal go-grpc-middleware
+// ServerMetrics already there is shared (the server's calls count in it);
+// a clashing metric of the same name leaves the server's unexported, is
+// logged, and does not stop the server.
+func TestMetricsOnCallersRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	shared := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	reg.MustRegister(shared)
+	s, conn := obsServer(t, server.NewBuilder().WithPrometheusRegistry(reg))
+	join(t, orbitv1.NewNodeServiceClient(conn), "", "Greeter")
+	// Only the program's collector is on reg: the join counted there.
+	_, mfs := scrape(t, s)
+	if v := value(t, mfs, "grpc_server_handled_total", handled("orbit.v1.NodeService", "Join", "OK")); v != 1 {
+		t.Errorf("the program's ServerMetrics counted %v joins, want 1", v)
+	}
+
+	clash := prometheus.NewRegistry()
+	clash.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "grpc_server_handled_total", Help: "the program's own"}))
+	logs := &lockedBuffer{}
+	cs := startServer(t, server.NewBuilder().WithPrometheusRegistry(clash).WithListenAddress("127.0.0.1:0").WithAdminAddress("127.0.0.1:0").
+		WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	if !strings.Contains(logs.String(), "a server metric is not exported") || !strings.Contains(logs.String(), "grpc_server_handled_total") {
+		t.Errorf("the clash was not logged: %s", logs.String())
+	}
+	_, mfs = scrape(t, cs)
+	if v := value(t, mfs, "orbit_server_provider_up", provider("memory")); v != 1 {
+		t.Errorf("provider_up{memory} = %v on the clashing registry, want 1", v)
 	}
 }
