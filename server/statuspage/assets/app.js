@@ -81,6 +81,7 @@
     if (s.version) { parts.unshift("Orbit " + s.version + (s.revision ? " (" + s.revision.slice(0, 12) + ")" : "")); }
     parts.push("node lease " + seconds(s.node_lease_ttl_seconds * 1000));
     parts.push(s.ready ? "ready" : "NOT READY");
+    if (!s.watching) { parts.push("membership changes seen at the 2 s refresh (no directory watch)"); }
     $("server-info").textContent = parts.join(" · ");
     var errs = $("errors");
     if (st.errors && st.errors.length) {
