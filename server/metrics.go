@@ -87,7 +87,7 @@ func newRPCMetrics(r prometheus.Registerer) *rpcMetrics {
 		}),
 		providerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "orbit", Subsystem: "server", Name: "provider_up",
-			Help: "Whether each configured provider was serving at the last health check: 1 healthy or degraded, 0 unhealthy.",
+			Help: "Whether each configured provider was serving at the last health check: 1 healthy or degraded, 0 unhealthy or not checked yet.",
 		}, []string{"provider"}),
 		providerStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "orbit", Subsystem: "server", Name: "provider_status",
