@@ -100,13 +100,18 @@ func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect exports the last snapshot. The first call starts the refresh
-// goroutine and waits (at most firstRefreshWait) for its first snapshot.
+// goroutine and waits (at most firstRefreshWait) for its first snapshot;
+// concurrent first calls wait with it (sync.Once).
 func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
-	c.start.Do(func() { go c.loop() })
-	select {
-	case <-c.first:
-	case <-time.After(firstRefreshWait):
-	}
+	c.start.Do(func() {
+		go c.loop()
+		t := time.NewTimer(firstRefreshWait)
+		defer t.Stop()
+		select {
+		case <-c.first:
+		case <-t.C:
+		}
+	})
 	if snap := c.snap.Load(); snap != nil {
 		c.collectSnapshot(ch, snap)
 	}
@@ -256,6 +261,11 @@ func (c *clusterCollector) bound(nodes map[string][]int) {
 
 // noteError logs a failed refresh once per distinct message.
 func (c *clusterCollector) noteError(what string, err error) {
+	select {
+	case <-c.s.stopping:
+		return // the providers close under a refresh in flight: expected
+	default:
+	}
 	msg := what + ": " + err.Error()
 	if prev := c.lastError.Swap(&msg); prev != nil && *prev == msg {
 		return
