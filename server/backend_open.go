@@ -99,10 +99,6 @@ func (s *Server) attach(r *persistence.Registry, own bool) error {
 	}
 	s.registry, s.ownRegistry = r, own
 	s.addrs, s.nodes = ap.Addressables(), cp.Nodes()
-	s.providers = []persistence.Provider{ap}
-	if cp != ap {
-		s.providers = append(s.providers, cp)
-	}
 	s.cache = newNodeCache(s.nodes, s.clock, s.timings.NodeCacheTTL)
 	s.backend.open.Store(true)
 	return nil

@@ -208,9 +208,8 @@ type Server struct {
 	ownRegistry bool
 	addrs       persistence.AddressableDirectory
 	nodes       persistence.ClusterNodeDirectory
-	providers   []persistence.Provider // the default providers, for health
-	backend     backendState           // until the providers are open (WithBackendWait)
-	provStatus  providerStatuses       // the health loop's last results
+	backend     backendState     // until the providers are open (WithBackendWait)
+	provStatus  providerStatuses // the health loop's last results
 
 	grpc    *grpc.Server
 	health  *health.Server
@@ -301,6 +300,7 @@ func (b *Builder) Build(ctx context.Context) (*Server, error) {
 		return nil, errors.New("server: no persistence configured (WithPersistence or WithRegistry)")
 	}
 	s.metrics = newRPCMetrics(s.prom)
+	s.setupMetrics() // build info and every provider's series, before anything is served
 	if err := s.registerClusterGauges(); err != nil {
 		return nil, s.fail(ctx, fmt.Errorf("cluster gauges: %w", err))
 	}
