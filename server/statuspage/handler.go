@@ -276,11 +276,9 @@ func (h *Handler) lookup(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, http.StatusServiceUnavailable, apiError{"lookup " + ref.String() + ": " + err.Error()})
 		return
 	}
-	code := http.StatusOK
-	if !res.Found {
-		code = http.StatusNotFound
-	}
-	writeJSON(w, r, code, res)
+	// Not found is an answer, not an error: 200 with found false (a 404
+	// would be a console error in the page for an ordinary lookup).
+	writeJSON(w, r, http.StatusOK, res)
 }
 
 // events streams "status" events: the current snapshot at once, then each

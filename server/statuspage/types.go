@@ -150,7 +150,7 @@ type Event struct {
 	Count        int64     `json:"count,omitempty"`
 }
 
-// Lookup is the answer of GET /api/v1/lookup.
+// Lookup is the answer of GET /api/v1/lookup (200 whether found or not).
 type Lookup struct {
 	Reference string `json:"reference"`
 	// Found: the reference has a lease whose holder is live.

@@ -306,7 +306,7 @@
             b.node_url ? el("span", null, " at ", el("code", null, b.node_url)) : null,
             ", epoch " + b.epoch + ", lease expires ",
             prev ? timeEl(b.lease_expires_at, prev.generated_at) : el("time", { datetime: b.lease_expires_at }, b.lease_expires_at), ".");
-        } else if (r.status === 404) {
+        } else if (r.status === 200) {
           box = el("div", { "class": "result missing" }, el("code", null, b.reference), ": not placed. ", b.reason || "");
         } else {
           box = el("div", { "class": "result error", role: "alert" }, b.error || ("lookup failed (HTTP " + r.status + ")"));
