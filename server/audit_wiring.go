@@ -34,6 +34,9 @@ func (s *Server) setupAudit(b *Builder) error {
 			return err
 		}
 	}
+	// The status page's ring of recent events sits in front of the
+	// auditor from the start, before any provider can report to it.
+	s.statusAuditRing()
 	return nil
 }
 
