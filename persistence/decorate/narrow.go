@@ -24,6 +24,7 @@ type Full interface {
 	driver.Watcher
 	driver.HealthChecker
 	driver.CacheStatser
+	driver.Counter
 	inProcessMarker
 	unwrapper
 }
@@ -57,6 +58,7 @@ const (
 	bitCacheStats
 	bitInProcess
 	bitExpiryIndex
+	bitCount
 	numCombos = 1 << iota
 )
 
@@ -89,6 +91,9 @@ func maskOf(s driver.Store) int {
 	}
 	if _, ok := s.(driver.ExpiryLister); ok {
 		m |= bitExpiryIndex
+	}
+	if _, ok := s.(driver.Counter); ok {
+		m |= bitCount
 	}
 	return m
 }

@@ -4804,6 +4804,5318 @@ type combo511 struct {
 	inProcessMarker
 	expiryLister
 }
+type combo512 struct {
+	driver.Store
+	unwrapper
+	driver.Counter
+}
+type combo513 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Counter
+}
+type combo514 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Counter
+}
+type combo515 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Counter
+}
+type combo516 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Counter
+}
+type combo517 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Counter
+}
+type combo518 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Counter
+}
+type combo519 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Counter
+}
+type combo520 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Counter
+}
+type combo521 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Counter
+}
+type combo522 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Counter
+}
+type combo523 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Counter
+}
+type combo524 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Counter
+}
+type combo525 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Counter
+}
+type combo526 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Counter
+}
+type combo527 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Counter
+}
+type combo528 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.Counter
+}
+type combo529 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.Counter
+}
+type combo530 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.Counter
+}
+type combo531 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.Counter
+}
+type combo532 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.Counter
+}
+type combo533 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.Counter
+}
+type combo534 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.Counter
+}
+type combo535 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.Counter
+}
+type combo536 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.Counter
+}
+type combo537 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.Counter
+}
+type combo538 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.Counter
+}
+type combo539 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.Counter
+}
+type combo540 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.Counter
+}
+type combo541 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.Counter
+}
+type combo542 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.Counter
+}
+type combo543 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.Counter
+}
+type combo544 struct {
+	driver.Store
+	unwrapper
+	driver.HealthChecker
+	driver.Counter
+}
+type combo545 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.HealthChecker
+	driver.Counter
+}
+type combo546 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo547 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo548 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.Counter
+}
+type combo549 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.Counter
+}
+type combo550 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.Counter
+}
+type combo551 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.Counter
+}
+type combo552 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.Counter
+}
+type combo553 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.Counter
+}
+type combo554 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.Counter
+}
+type combo555 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.Counter
+}
+type combo556 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.Counter
+}
+type combo557 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.Counter
+}
+type combo558 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.Counter
+}
+type combo559 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.Counter
+}
+type combo560 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo561 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo562 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo563 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo564 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo565 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo566 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo567 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo568 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo569 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo570 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo571 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo572 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo573 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo574 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo575 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.Counter
+}
+type combo576 struct {
+	driver.Store
+	unwrapper
+	driver.CacheStatser
+	driver.Counter
+}
+type combo577 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.CacheStatser
+	driver.Counter
+}
+type combo578 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo579 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo580 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	driver.Counter
+}
+type combo581 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	driver.Counter
+}
+type combo582 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	driver.Counter
+}
+type combo583 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	driver.Counter
+}
+type combo584 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo585 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo586 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo587 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo588 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo589 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo590 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo591 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo592 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo593 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo594 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo595 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo596 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo597 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo598 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo599 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo600 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo601 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo602 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo603 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo604 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo605 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo606 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo607 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	driver.Counter
+}
+type combo608 struct {
+	driver.Store
+	unwrapper
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo609 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo610 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo611 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo612 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo613 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo614 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo615 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo616 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo617 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo618 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo619 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo620 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo621 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo622 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo623 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo624 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo625 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo626 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo627 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo628 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo629 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo630 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo631 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo632 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo633 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo634 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo635 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo636 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo637 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo638 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo639 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.Counter
+}
+type combo640 struct {
+	driver.Store
+	unwrapper
+	inProcessMarker
+	driver.Counter
+}
+type combo641 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	inProcessMarker
+	driver.Counter
+}
+type combo642 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	inProcessMarker
+	driver.Counter
+}
+type combo643 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	inProcessMarker
+	driver.Counter
+}
+type combo644 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	inProcessMarker
+	driver.Counter
+}
+type combo645 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	inProcessMarker
+	driver.Counter
+}
+type combo646 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	inProcessMarker
+	driver.Counter
+}
+type combo647 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	inProcessMarker
+	driver.Counter
+}
+type combo648 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	inProcessMarker
+	driver.Counter
+}
+type combo649 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	inProcessMarker
+	driver.Counter
+}
+type combo650 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	inProcessMarker
+	driver.Counter
+}
+type combo651 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	inProcessMarker
+	driver.Counter
+}
+type combo652 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	inProcessMarker
+	driver.Counter
+}
+type combo653 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	inProcessMarker
+	driver.Counter
+}
+type combo654 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	inProcessMarker
+	driver.Counter
+}
+type combo655 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	inProcessMarker
+	driver.Counter
+}
+type combo656 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo657 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo658 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo659 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo660 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo661 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo662 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo663 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo664 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo665 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo666 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo667 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo668 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo669 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo670 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo671 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	driver.Counter
+}
+type combo672 struct {
+	driver.Store
+	unwrapper
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo673 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo674 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo675 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo676 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo677 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo678 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo679 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo680 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo681 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo682 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo683 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo684 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo685 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo686 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo687 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo688 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo689 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo690 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo691 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo692 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo693 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo694 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo695 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo696 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo697 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo698 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo699 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo700 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo701 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo702 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo703 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.Counter
+}
+type combo704 struct {
+	driver.Store
+	unwrapper
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo705 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo706 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo707 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo708 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo709 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo710 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo711 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo712 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo713 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo714 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo715 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo716 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo717 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo718 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo719 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo720 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo721 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo722 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo723 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo724 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo725 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo726 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo727 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo728 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo729 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo730 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo731 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo732 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo733 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo734 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo735 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo736 struct {
+	driver.Store
+	unwrapper
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo737 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo738 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo739 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo740 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo741 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo742 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo743 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo744 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo745 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo746 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo747 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo748 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo749 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo750 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo751 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo752 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo753 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo754 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo755 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo756 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo757 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo758 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo759 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo760 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo761 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo762 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo763 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo764 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo765 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo766 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo767 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.Counter
+}
+type combo768 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo769 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo770 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo771 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo772 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryLister
+	driver.Counter
+}
+type combo773 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryLister
+	driver.Counter
+}
+type combo774 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryLister
+	driver.Counter
+}
+type combo775 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryLister
+	driver.Counter
+}
+type combo776 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	expiryLister
+	driver.Counter
+}
+type combo777 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	expiryLister
+	driver.Counter
+}
+type combo778 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	expiryLister
+	driver.Counter
+}
+type combo779 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	expiryLister
+	driver.Counter
+}
+type combo780 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	expiryLister
+	driver.Counter
+}
+type combo781 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	expiryLister
+	driver.Counter
+}
+type combo782 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	expiryLister
+	driver.Counter
+}
+type combo783 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	expiryLister
+	driver.Counter
+}
+type combo784 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo785 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo786 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo787 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo788 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	expiryLister
+	driver.Counter
+}
+type combo789 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	expiryLister
+	driver.Counter
+}
+type combo790 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	expiryLister
+	driver.Counter
+}
+type combo791 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	expiryLister
+	driver.Counter
+}
+type combo792 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	expiryLister
+	driver.Counter
+}
+type combo793 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	expiryLister
+	driver.Counter
+}
+type combo794 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	expiryLister
+	driver.Counter
+}
+type combo795 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	expiryLister
+	driver.Counter
+}
+type combo796 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	expiryLister
+	driver.Counter
+}
+type combo797 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	expiryLister
+	driver.Counter
+}
+type combo798 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	expiryLister
+	driver.Counter
+}
+type combo799 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	expiryLister
+	driver.Counter
+}
+type combo800 struct {
+	driver.Store
+	unwrapper
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo801 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo802 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo803 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo804 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo805 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo806 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo807 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo808 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo809 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo810 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo811 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo812 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo813 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo814 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo815 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo816 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo817 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo818 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo819 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo820 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo821 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo822 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo823 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo824 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo825 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo826 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo827 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo828 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo829 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo830 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo831 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	expiryLister
+	driver.Counter
+}
+type combo832 struct {
+	driver.Store
+	unwrapper
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo833 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo834 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo835 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo836 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo837 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo838 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo839 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo840 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo841 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo842 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo843 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo844 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo845 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo846 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo847 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo848 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo849 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo850 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo851 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo852 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo853 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo854 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo855 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo856 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo857 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo858 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo859 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo860 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo861 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo862 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo863 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo864 struct {
+	driver.Store
+	unwrapper
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo865 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo866 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo867 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo868 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo869 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo870 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo871 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo872 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo873 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo874 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo875 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo876 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo877 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo878 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo879 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo880 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo881 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo882 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo883 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo884 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo885 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo886 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo887 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo888 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo889 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo890 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo891 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo892 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo893 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo894 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo895 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	expiryLister
+	driver.Counter
+}
+type combo896 struct {
+	driver.Store
+	unwrapper
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo897 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo898 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo899 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo900 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo901 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo902 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo903 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo904 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo905 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo906 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo907 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo908 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo909 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo910 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo911 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo912 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo913 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo914 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo915 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo916 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo917 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo918 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo919 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo920 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo921 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo922 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo923 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo924 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo925 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo926 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo927 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo928 struct {
+	driver.Store
+	unwrapper
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo929 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo930 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo931 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo932 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo933 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo934 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo935 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo936 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo937 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo938 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo939 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo940 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo941 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo942 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo943 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo944 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo945 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo946 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo947 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo948 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo949 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo950 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo951 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo952 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo953 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo954 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo955 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo956 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo957 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo958 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo959 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo960 struct {
+	driver.Store
+	unwrapper
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo961 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo962 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo963 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo964 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo965 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo966 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo967 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo968 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo969 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo970 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo971 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo972 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo973 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo974 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo975 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo976 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo977 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo978 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo979 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo980 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo981 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo982 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo983 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo984 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo985 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo986 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo987 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo988 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo989 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo990 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo991 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo992 struct {
+	driver.Store
+	unwrapper
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo993 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo994 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo995 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo996 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo997 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo998 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo999 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1000 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1001 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1002 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1003 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1004 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1005 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1006 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1007 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1008 struct {
+	driver.Store
+	unwrapper
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo1009 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo1010 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo1011 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	driver.OptionPutter
+	expiryLister
+	driver.Counter
+}
+type combo1012 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1013 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1014 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1015 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1016 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1017 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1018 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1019 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1020 struct {
+	driver.Store
+	unwrapper
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1021 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1022 struct {
+	driver.Store
+	unwrapper
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
+type combo1023 struct {
+	driver.Store
+	unwrapper
+	driver.Transactional
+	driver.Batcher
+	driver.OptionPutter
+	indexLister
+	expiryMarker
+	driver.Watcher
+	driver.HealthChecker
+	driver.CacheStatser
+	inProcessMarker
+	expiryLister
+	driver.Counter
+}
 
 // combos[mask] wraps a Full decorator in the combination of mask's bits.
 var combos = [numCombos]func(Full) driver.Store{
@@ -5319,4 +10631,516 @@ var combos = [numCombos]func(Full) driver.Store{
 	func(f Full) driver.Store { return combo509{f, f, f, f, f, f, f, f, f, f, f} },
 	func(f Full) driver.Store { return combo510{f, f, f, f, f, f, f, f, f, f, f} },
 	func(f Full) driver.Store { return combo511{f, f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo512{f, f, f} },
+	func(f Full) driver.Store { return combo513{f, f, f, f} },
+	func(f Full) driver.Store { return combo514{f, f, f, f} },
+	func(f Full) driver.Store { return combo515{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo516{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo517{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo518{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo519{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo520{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo521{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo522{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo523{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo524{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo525{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo526{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo527{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo528{f, f, f, f} },
+	func(f Full) driver.Store { return combo529{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo530{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo531{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo532{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo533{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo534{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo535{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo536{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo537{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo538{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo539{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo540{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo541{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo542{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo543{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo544{f, f, f, f} },
+	func(f Full) driver.Store { return combo545{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo546{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo547{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo548{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo549{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo550{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo551{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo552{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo553{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo554{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo555{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo556{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo557{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo558{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo559{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo560{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo561{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo562{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo563{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo564{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo565{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo566{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo567{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo568{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo569{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo570{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo571{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo572{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo573{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo574{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo575{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo576{f, f, f, f} },
+	func(f Full) driver.Store { return combo577{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo578{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo579{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo580{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo581{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo582{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo583{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo584{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo585{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo586{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo587{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo588{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo589{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo590{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo591{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo592{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo593{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo594{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo595{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo596{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo597{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo598{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo599{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo600{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo601{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo602{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo603{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo604{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo605{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo606{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo607{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo608{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo609{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo610{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo611{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo612{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo613{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo614{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo615{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo616{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo617{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo618{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo619{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo620{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo621{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo622{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo623{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo624{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo625{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo626{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo627{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo628{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo629{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo630{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo631{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo632{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo633{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo634{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo635{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo636{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo637{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo638{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo639{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo640{f, f, f, f} },
+	func(f Full) driver.Store { return combo641{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo642{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo643{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo644{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo645{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo646{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo647{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo648{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo649{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo650{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo651{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo652{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo653{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo654{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo655{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo656{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo657{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo658{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo659{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo660{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo661{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo662{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo663{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo664{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo665{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo666{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo667{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo668{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo669{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo670{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo671{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo672{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo673{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo674{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo675{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo676{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo677{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo678{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo679{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo680{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo681{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo682{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo683{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo684{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo685{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo686{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo687{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo688{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo689{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo690{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo691{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo692{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo693{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo694{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo695{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo696{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo697{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo698{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo699{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo700{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo701{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo702{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo703{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo704{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo705{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo706{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo707{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo708{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo709{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo710{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo711{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo712{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo713{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo714{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo715{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo716{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo717{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo718{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo719{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo720{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo721{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo722{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo723{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo724{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo725{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo726{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo727{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo728{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo729{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo730{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo731{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo732{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo733{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo734{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo735{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo736{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo737{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo738{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo739{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo740{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo741{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo742{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo743{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo744{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo745{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo746{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo747{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo748{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo749{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo750{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo751{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo752{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo753{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo754{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo755{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo756{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo757{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo758{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo759{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo760{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo761{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo762{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo763{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo764{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo765{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo766{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo767{f, f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo768{f, f, f, f, f} },
+	func(f Full) driver.Store { return combo769{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo770{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo771{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo772{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo773{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo774{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo775{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo776{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo777{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo778{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo779{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo780{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo781{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo782{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo783{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo784{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo785{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo786{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo787{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo788{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo789{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo790{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo791{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo792{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo793{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo794{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo795{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo796{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo797{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo798{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo799{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo800{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo801{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo802{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo803{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo804{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo805{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo806{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo807{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo808{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo809{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo810{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo811{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo812{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo813{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo814{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo815{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo816{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo817{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo818{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo819{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo820{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo821{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo822{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo823{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo824{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo825{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo826{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo827{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo828{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo829{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo830{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo831{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo832{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo833{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo834{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo835{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo836{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo837{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo838{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo839{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo840{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo841{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo842{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo843{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo844{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo845{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo846{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo847{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo848{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo849{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo850{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo851{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo852{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo853{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo854{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo855{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo856{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo857{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo858{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo859{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo860{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo861{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo862{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo863{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo864{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo865{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo866{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo867{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo868{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo869{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo870{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo871{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo872{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo873{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo874{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo875{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo876{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo877{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo878{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo879{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo880{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo881{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo882{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo883{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo884{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo885{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo886{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo887{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo888{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo889{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo890{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo891{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo892{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo893{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo894{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo895{f, f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo896{f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo897{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo898{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo899{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo900{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo901{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo902{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo903{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo904{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo905{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo906{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo907{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo908{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo909{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo910{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo911{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo912{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo913{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo914{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo915{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo916{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo917{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo918{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo919{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo920{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo921{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo922{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo923{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo924{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo925{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo926{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo927{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo928{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo929{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo930{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo931{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo932{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo933{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo934{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo935{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo936{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo937{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo938{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo939{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo940{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo941{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo942{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo943{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo944{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo945{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo946{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo947{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo948{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo949{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo950{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo951{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo952{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo953{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo954{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo955{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo956{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo957{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo958{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo959{f, f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo960{f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo961{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo962{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo963{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo964{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo965{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo966{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo967{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo968{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo969{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo970{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo971{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo972{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo973{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo974{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo975{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo976{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo977{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo978{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo979{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo980{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo981{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo982{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo983{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo984{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo985{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo986{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo987{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo988{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo989{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo990{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo991{f, f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo992{f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo993{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo994{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo995{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo996{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo997{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo998{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo999{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1000{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1001{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1002{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1003{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1004{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1005{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1006{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1007{f, f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1008{f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1009{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1010{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1011{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1012{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1013{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1014{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1015{f, f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1016{f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1017{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1018{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1019{f, f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1020{f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1021{f, f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1022{f, f, f, f, f, f, f, f, f, f, f, f} },
+	func(f Full) driver.Store { return combo1023{f, f, f, f, f, f, f, f, f, f, f, f, f} },
 }

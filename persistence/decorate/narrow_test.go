@@ -75,6 +75,10 @@ func (e everything) HealthCheck(context.Context) driver.Health {
 }
 func (e everything) CacheStats() (uint64, uint64) { e.note("CacheStats"); return 3, 4 }
 func (e everything) InProcess()                   { e.note("InProcess") }
+func (e everything) CountPrefix(context.Context, string) (int64, error) {
+	e.note("CountPrefix")
+	return 42, nil
+}
 func (e everything) Unwrap() driver.Store         { return nil }
 
 // capCase asks a store for one optional interface.
@@ -93,6 +97,7 @@ var optional = []capCase{
 	{"cache-stats", func(s driver.Store) bool { _, ok := s.(driver.CacheStatser); return ok }},
 	{"in-process", func(s driver.Store) bool { _, ok := s.(driver.InProcess); return ok }},
 	{"expiry-index", func(s driver.Store) bool { _, ok := s.(driver.ExpiryLister); return ok }},
+	{"count", func(s driver.Store) bool { _, ok := s.(driver.Counter); return ok }},
 	{"option-putter", func(s driver.Store) bool { _, ok := s.(driver.OptionPutter); return ok }},
 }
 
@@ -102,7 +107,7 @@ var optional = []capCase{
 // reaches the inner driver's method.
 func TestMeasuredStoreHasInnerCapabilities(t *testing.T) {
 	ctx := context.Background()
-	for mask := 0; mask < 1<<9; mask++ {
+	for mask := 0; mask < 1<<10; mask++ {
 		var calls []string
 		inner := innerWith(t, mask, &calls)
 		measured, m := decorate.Measure(inner, "p", "Test", nil)
@@ -148,6 +153,12 @@ func TestMeasuredStoreHasInnerCapabilities(t *testing.T) {
 				t.Errorf("mask %08b: CacheStats = %d, %d", mask, h, mi)
 			}
 			want = append(want, "CacheStats")
+		}
+		if c, ok := measured.(driver.Counter); ok {
+			if n, err := c.CountPrefix(ctx, "a/"); n != 42 || err != nil {
+				t.Errorf("mask %08b: CountPrefix = %d, %v, want the inner answer", mask, n, err)
+			}
+			want = append(want, "CountPrefix")
 		}
 		if len(calls) != len(want) {
 			t.Errorf("mask %08b: inner calls %v, want %v", mask, calls, want)

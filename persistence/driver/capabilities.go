@@ -20,16 +20,11 @@ const (
 	CapExpiry       Capability = "expiry"       // Expirer
 	CapBatch        Capability = "batch"        // Batcher
 	CapExpiryIndex  Capability = "expiry-index" // ExpiryLister
-	// CapCount (Counter) is declared but not yet discovered by
-	// CapabilitiesOf nor listed in AllCapabilities: the metrics decorator's
-	// narrowing (decorate/narrow.go) does not forward Counter yet, so a
-	// measured store would not claim it. persistence.CountLeases reaches
-	// the driver's Counter through the decorator all the same.
-	CapCount Capability = "count"
+	CapCount        Capability = "count"        // Counter
 )
 
 // AllCapabilities lists every capability the contract defines.
-var AllCapabilities = []Capability{CapTransactions, CapWatch, CapHealth, CapCacheStats, CapIndex, CapExpiry, CapBatch, CapExpiryIndex}
+var AllCapabilities = []Capability{CapTransactions, CapWatch, CapHealth, CapCacheStats, CapIndex, CapExpiry, CapBatch, CapExpiryIndex, CapCount}
 
 // Capabilities is a set of capabilities.
 type Capabilities map[Capability]bool
@@ -60,6 +55,9 @@ func CapabilitiesOf(s Store) Capabilities {
 	}
 	if _, ok := s.(ExpiryLister); ok {
 		c[CapExpiryIndex] = true
+	}
+	if _, ok := s.(Counter); ok {
+		c[CapCount] = true
 	}
 	return c
 }

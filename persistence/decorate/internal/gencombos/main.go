@@ -27,6 +27,7 @@ var parts = [][]string{
 	{"driver.CacheStatser"},
 	{"inProcessMarker"}, // not driver.InProcess: its field name would hide its method
 	{"driver.OptionPutter", "expiryLister"},
+	{"driver.Counter"},
 }
 
 // fieldsOf returns the embedded interfaces of combination m: the core
