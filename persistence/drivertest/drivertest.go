@@ -95,6 +95,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 	}
 	t.Run("Capabilities", h.testCapabilities)
 	t.Run("Driver", func(t *testing.T) { h.runDriverTests(t) })
+	t.Run("Count", func(t *testing.T) { RunCountTests(t, h) })
 	t.Run("Addressables", func(t *testing.T) { h.runAddressableTests(t) })
 	t.Run("Nodes", func(t *testing.T) { h.runNodeTests(t) })
 	t.Run("Transactions", func(t *testing.T) { h.runTransactionTests(t) })
