@@ -19,6 +19,7 @@ import (
 	"github.com/orbit-go/orbit/server/audit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -309,23 +310,13 @@ func counterValueLabels(t *testing.T, reg *prometheus.Registry, name string, lab
 	if err != nil {
 		t.Fatal(err)
 	}
+	byName := make(map[string]*dto.MetricFamily, len(mfs))
 	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue metrics
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
+		byName[mf.GetName()] = mf
 	}
-	return 0
+	m, ok := series(byName, name, labels)
+	if !ok {
+		return 0
+	}
+	return m.GetCounter().GetValue()
 }
