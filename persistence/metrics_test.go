@@ -132,3 +132,56 @@ func TestMetricsReopenSameName(t *testing.T) {
 		t.Fatal("the counter survived closing its provider")
 	}
 }
+
+// The error series of every operation and failure code exist at 0 from the
+// provider's start (a rate over them is 0, not absent), and a failure
+// counts under its code.
+func TestMetricsErrorSeriesInitialised(t *testing.T) {
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	store := memory.New(memory.Options{})
+	p := persistence.NewProvider("m", "Memory", store, persistence.WithMetricsRegisterer(reg))
+	defer func() { _ = p.Close(ctx) }()
+	errorsOf := func(op, code string) (float64, bool) {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "orbit_persistence_operation_errors_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				l := map[string]string{}
+				for _, lp := range m.GetLabel() {
+					l[lp.GetName()] = lp.GetValue()
+				}
+				if l["provider"] == "m" && l["operation"] == op && l["code"] == code {
+					return m.GetCounter().GetValue(), true
+				}
+			}
+		}
+		return 0, false
+	}
+	for _, code := range []string{"unavailable", "closed", "unknown", "fenced"} {
+		if v, ok := errorsOf("get", code); !ok || v != 0 {
+			t.Errorf("errors_total{operation=get,code=%s} = %v (present %v) before any failure, want 0 and present", code, v, ok)
+		}
+	}
+	for _, outcome := range []string{"not_found", "conflict"} {
+		if _, ok := errorsOf("get", outcome); ok {
+			t.Errorf("errors_total{code=%s} exported: it is an outcome, not an error", outcome)
+		}
+	}
+	if err := store.Close(ctx); err != nil { // the backend goes away under the provider
+		t.Fatal(err)
+	}
+	ref := persistence.AddressableReference{Namespace: "default", Type: "T", Key: persistence.Int32Key(1)}
+	if _, err := p.Addressables().Get(ctx, ref); err == nil {
+		t.Fatal("Get on a closed store succeeded")
+	}
+	if v, _ := errorsOf("get", "closed"); v != 1 {
+		t.Errorf("errors_total{operation=get,code=closed} = %v after one failed get, want 1", v)
+	}
+}

@@ -28,3 +28,15 @@ func ErrorCode(err error) string {
 	}
 	return "unknown"
 }
+
+// failureCodes are the codes counted as errors: every portable code but
+// the outcomes not_found and conflict, and "unknown".
+func failureCodes() []string {
+	codes := make([]string, 0, len(errorCodes))
+	for _, c := range errorCodes {
+		if c.code != "not_found" && c.code != "conflict" {
+			codes = append(codes, c.code)
+		}
+	}
+	return append(codes, "unknown")
+}

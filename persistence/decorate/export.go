@@ -95,6 +95,7 @@ func (e *Exporter) export(m *Metrics, name, typ string) *opsCollector {
 	c := &opsCollector{m: m, desc: prometheus.NewDesc("orbit_persistence_operations_total",
 		"Storage driver operations, by provider and operation (exact; the duration histogram of an in-process provider samples them).",
 		[]string{"operation"}, prometheus.Labels{"provider": name, "type": typ})}
+	e.initErrors(name, typ)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if prev := e.owners[name]; prev != nil {
@@ -116,5 +117,17 @@ func (e *Exporter) unexport(name string, c *opsCollector) {
 	if e.owners[name] == c {
 		e.r.Unregister(c)
 		delete(e.owners, name)
+	}
+}
+
+// initErrors creates the error series of every operation and failure code
+// of provider name at 0, so that a rate over them is 0 rather than absent
+// before the first failure (not_found and conflict are outcomes, never
+// counted).
+func (e *Exporter) initErrors(name, typ string) {
+	for op := range numOps {
+		for _, c := range failureCodes() {
+			e.vecs.errors.WithLabelValues(name, typ, opNames[op], c)
+		}
 	}
 }
