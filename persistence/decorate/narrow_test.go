@@ -79,7 +79,7 @@ func (e everything) CountPrefix(context.Context, string) (int64, error) {
 	e.note("CountPrefix")
 	return 42, nil
 }
-func (e everything) Unwrap() driver.Store         { return nil }
+func (e everything) Unwrap() driver.Store { return nil }
 
 // capCase asks a store for one optional interface.
 type capCase struct {
