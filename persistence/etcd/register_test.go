@@ -38,7 +38,7 @@ func TestOpenFromConfigTLSAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close(ctx)
-	if p.Type() != "Etcd" || p.Capabilities().String() != "expiry,expiry-index,health,transactions,watch" {
+	if p.Type() != "Etcd" || p.Capabilities().String() != "count,expiry,expiry-index,health,transactions,watch" {
 		t.Fatalf("provider type %s, capabilities %s", p.Type(), p.Capabilities())
 	}
 	l, err := p.Addressables().Place(ctx, ref("cfg"), node("n1"), time.Minute)

@@ -60,7 +60,7 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close(ctx)
-	if got := p.Capabilities().String(); got != "batch,expiry,expiry-index,health,index,transactions" {
+	if got := p.Capabilities().String(); got != "batch,count,expiry,expiry-index,health,index,transactions" {
 		t.Fatalf("capabilities = %s", got)
 	}
 }
