@@ -2,7 +2,6 @@ package persistence
 
 import (
 	"sync"
-	"sync/atomic"
 
 	"github.com/orbit-go/orbit/persistence/driver"
 )
@@ -26,8 +25,9 @@ type versionCache[T any] struct {
 	mu  sync.Mutex
 	max int
 	m   map[string]cached[T]
-	// hits and misses count the lookups of get (CacheStatsOf exports them).
-	hits, misses atomic.Uint64
+	// hits and misses count the lookups of get, under mu (CacheStatsOf
+	// exports them).
+	hits, misses uint64
 }
 
 type cached[T any] struct {
@@ -45,18 +45,20 @@ func (c *versionCache[T]) get(key string) (cached[T], bool) {
 	}
 	c.mu.Lock()
 	e, ok := c.m[key]
-	c.mu.Unlock()
 	if ok {
-		c.hits.Add(1)
+		c.hits++
 	} else {
-		c.misses.Add(1)
+		c.misses++
 	}
+	c.mu.Unlock()
 	return e, ok
 }
 
 // stats returns the hits and misses of get so far.
 func (c *versionCache[T]) stats() (hits, misses uint64) {
-	return c.hits.Load(), c.misses.Load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hits, c.misses
 }
 
 func (c *versionCache[T]) put(key string, ver driver.Version, rec T) {
